@@ -1,0 +1,133 @@
+//! What a source emits: transaction boundaries, row changes and heartbeats.
+//!
+//! Contract between a source and a sink:
+//! - events arrive in source commit order; the changes of one source transaction lie
+//!   between its `Begin` and `Commit`;
+//! - a sink reports a position back (see [`crate::Lsn`]) only once every event up to and
+//!   including that transaction's `Commit` is durably committed downstream; the source
+//!   confirms to the database nothing beyond what the sink reported.
+
+use std::sync::Arc;
+
+use crate::{Lsn, Row, Table};
+
+/// The kind of change, with Debezium's one-letter codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+    /// A row read by the initial snapshot.
+    Read,
+}
+
+impl Op {
+    pub fn code(self) -> &'static str {
+        match self {
+            Op::Create => "c",
+            Op::Update => "u",
+            Op::Delete => "d",
+            Op::Read => "r",
+        }
+    }
+
+    pub const ALL: [Op; 4] = [Op::Create, Op::Update, Op::Delete, Op::Read];
+}
+
+/// Whether a change comes from the snapshot, and where in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SnapshotMarker {
+    /// Streamed from the replication log.
+    #[default]
+    False,
+    /// Read by the snapshot.
+    True,
+    /// The last row of the snapshot.
+    Last,
+}
+
+impl SnapshotMarker {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotMarker::False => "false",
+            SnapshotMarker::True => "true",
+            SnapshotMarker::Last => "last",
+        }
+    }
+}
+
+/// A source transaction as announced by its first message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnInfo {
+    pub xid: u32,
+    /// LSN of the transaction's commit record.
+    pub final_lsn: Lsn,
+    /// Commit time, microseconds since the Unix epoch.
+    pub commit_ts_us: i64,
+}
+
+/// Where a change happened in the source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// LSN of the change's WAL record (for snapshot rows: the snapshot's consistent point).
+    pub lsn: Lsn,
+    /// LSN of the transaction's commit record. `(commit_lsn, ordinal)` is the change's
+    /// unique, ordered position (LSNs alone are not unique).
+    pub commit_lsn: Lsn,
+    /// Position of the change within its transaction, from 0.
+    pub ordinal: u64,
+    pub xid: Option<u32>,
+    /// Commit time of the source transaction, microseconds since the Unix epoch.
+    pub commit_ts_us: i64,
+    pub snapshot: SnapshotMarker,
+}
+
+/// One row change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub table: Arc<Table>,
+    pub op: Op,
+    /// The old row: key columns only, or the whole row with REPLICA IDENTITY FULL.
+    pub before: Option<Row>,
+    pub after: Option<Row>,
+    pub source: SourceInfo,
+}
+
+impl Change {
+    /// The row that carries the key: `after` for inserts and updates, `before` for deletes.
+    pub fn key_row(&self) -> Option<&Row> {
+        match self.op {
+            Op::Delete => self.before.as_ref(),
+            _ => self.after.as_ref(),
+        }
+    }
+}
+
+/// What a source emits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceEvent {
+    Begin(TxnInfo),
+    Change(Change),
+    Commit {
+        commit_lsn: Lsn,
+        /// End of the commit record: the position to confirm once this transaction is
+        /// committed downstream.
+        end_lsn: Lsn,
+        commit_ts_us: i64,
+    },
+    /// The source has nothing pending up to `lsn` (for example a keepalive while idle, or
+    /// a transaction with no published changes). It may be confirmed once everything
+    /// before it is committed downstream.
+    Heartbeat(Lsn),
+}
+
+impl SourceEvent {
+    /// The position to confirm once this event and all before it are committed, if any.
+    pub fn ack_position(&self) -> Option<Lsn> {
+        match self {
+            SourceEvent::Commit { end_lsn, .. } => Some(*end_lsn),
+            SourceEvent::Heartbeat(lsn) => Some(*lsn),
+            _ => None,
+        }
+    }
+}

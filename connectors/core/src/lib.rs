@@ -1,0 +1,16 @@
+//! The change model shared by every Sluice connector, and the contracts between
+//! a source (where an event is born) and a sink (where it is committed).
+//!
+//! This crate does no I/O: it is the vocabulary the other crates speak.
+
+pub mod error;
+pub mod event;
+pub mod lsn;
+pub mod table;
+pub mod value;
+
+pub use error::{Classify, ErrorClass};
+pub use event::{Change, Op, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo};
+pub use lsn::{Lsn, ParseLsnError};
+pub use table::{Column, Table, TableId, TableName};
+pub use value::{Row, Value};

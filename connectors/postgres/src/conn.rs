@@ -1,0 +1,437 @@
+//! A thin PostgreSQL replication connection on postgres-protocol's codecs.
+//!
+//! tokio-postgres has no replication protocol, so this speaks just enough of the
+//! frontend/backend protocol for a walsender: startup with `replication=database`,
+//! authentication (SCRAM-SHA-256, MD5, cleartext), the simple query protocol, and the
+//! CopyBoth sub-protocol that START_REPLICATION switches to.
+
+use bytes::{Buf, Bytes, BytesMut};
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::authentication::md5_hash;
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
+use postgres_protocol::message::backend::{ErrorFields, Message};
+use postgres_protocol::message::frontend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::error::{PgError, ServerError};
+
+/// Where and as whom to connect.
+#[derive(Clone, Debug)]
+pub struct ConnectParams {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub dbname: String,
+    pub application_name: String,
+}
+
+impl ConnectParams {
+    /// Reads the parameters from a tokio-postgres config (parsed from the configured URL).
+    pub fn from_config(cfg: &tokio_postgres::Config) -> Result<Self, PgError> {
+        let host = match cfg.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(p)) => {
+                return Err(PgError::Config(format!(
+                    "source.postgres.url: unix socket host {} is not supported; use a TCP host such as 127.0.0.1",
+                    p.display()
+                )))
+            }
+            None => "localhost".to_string(),
+        };
+        let port = cfg.get_ports().first().copied().unwrap_or(5432);
+        let user = cfg.get_user().map(str::to_string).ok_or_else(|| {
+            PgError::Config(
+                "source.postgres.url has no user name; write it as postgres://USER@HOST:PORT/DB"
+                    .into(),
+            )
+        })?;
+        let password = cfg
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        let dbname = cfg.get_dbname().unwrap_or(&user).to_string();
+        Ok(ConnectParams {
+            host,
+            port,
+            user,
+            password,
+            dbname,
+            application_name: cfg.get_application_name().unwrap_or("sluice").to_string(),
+        })
+    }
+}
+
+/// Result rows of a simple query, as text.
+pub type TextRows = Vec<Vec<Option<String>>>;
+
+/// An open replication connection.
+pub struct ReplicationConn {
+    stream: TcpStream,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    server_version: u32,
+}
+
+/// One backend message, with the CopyBothResponse that postgres-protocol does not know.
+enum Backend {
+    CopyBoth,
+    Msg(Message),
+}
+
+impl ReplicationConn {
+    pub async fn connect(p: &ConnectParams) -> Result<Self, PgError> {
+        let addr = format!("{}:{}", p.host, p.port);
+        let stream = TcpStream::connect(&addr)
+            .await
+            .map_err(|source| PgError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
+        stream.set_nodelay(true)?;
+        let mut conn = ReplicationConn {
+            stream,
+            rbuf: BytesMut::with_capacity(64 * 1024),
+            wbuf: BytesMut::with_capacity(1024),
+            server_version: 0,
+        };
+        let params: [(&str, &str); 8] = [
+            ("user", &p.user),
+            ("database", &p.dbname),
+            ("replication", "database"),
+            ("application_name", &p.application_name),
+            // Output functions run in the walsender with these settings: pin them so
+            // values are parsed the same way everywhere.
+            ("DateStyle", "ISO, MDY"),
+            ("TimeZone", "UTC"),
+            ("extra_float_digits", "3"),
+            ("client_encoding", "UTF8"),
+        ];
+        frontend::startup_message(params.iter().copied(), &mut conn.wbuf)?;
+        conn.flush().await?;
+        conn.authenticate(p).await?;
+        Ok(conn)
+    }
+
+    /// The server's version number, e.g. 150004.
+    pub fn server_version(&self) -> u32 {
+        self.server_version
+    }
+
+    async fn authenticate(&mut self, p: &ConnectParams) -> Result<(), PgError> {
+        let need_password = || {
+            PgError::Config(format!(
+                "PostgreSQL asks a password for user {:?}; set it in source.postgres.url or source.postgres.password_file",
+                p.user
+            ))
+        };
+        loop {
+            match self.recv_msg("authentication").await? {
+                Message::AuthenticationOk => break,
+                Message::AuthenticationCleartextPassword => {
+                    let pw = p.password.as_ref().ok_or_else(need_password)?;
+                    frontend::password_message(pw.as_bytes(), &mut self.wbuf)?;
+                    self.flush().await?;
+                }
+                Message::AuthenticationMd5Password(body) => {
+                    let pw = p.password.as_ref().ok_or_else(need_password)?;
+                    let hash = md5_hash(p.user.as_bytes(), pw.as_bytes(), body.salt());
+                    frontend::password_message(hash.as_bytes(), &mut self.wbuf)?;
+                    self.flush().await?;
+                }
+                Message::AuthenticationSasl(body) => {
+                    let pw = p.password.as_ref().ok_or_else(need_password)?;
+                    let mut mechs = body.mechanisms();
+                    let mut has_scram = false;
+                    while let Some(m) = mechs.next()? {
+                        has_scram |= m == SCRAM_SHA_256;
+                    }
+                    if !has_scram {
+                        return Err(PgError::UnsupportedAuth(
+                            "SASL without SCRAM-SHA-256".into(),
+                        ));
+                    }
+                    let mut scram = ScramSha256::new(pw.as_bytes(), ChannelBinding::unsupported());
+                    frontend::sasl_initial_response(
+                        SCRAM_SHA_256,
+                        scram.message(),
+                        &mut self.wbuf,
+                    )?;
+                    self.flush().await?;
+                    match self.recv_msg("SCRAM authentication").await? {
+                        Message::AuthenticationSaslContinue(b) => scram.update(b.data())?,
+                        other => return Err(unexpected("SCRAM authentication", &other)),
+                    }
+                    frontend::sasl_response(scram.message(), &mut self.wbuf)?;
+                    self.flush().await?;
+                    match self.recv_msg("SCRAM authentication").await? {
+                        Message::AuthenticationSaslFinal(b) => scram.finish(b.data())?,
+                        other => return Err(unexpected("SCRAM authentication", &other)),
+                    }
+                }
+                Message::AuthenticationGss
+                | Message::AuthenticationSspi
+                | Message::AuthenticationKerberosV5
+                | Message::AuthenticationScmCredential => {
+                    return Err(PgError::UnsupportedAuth("GSS/SSPI/Kerberos".into()))
+                }
+                other => return Err(unexpected("authentication", &other)),
+            }
+        }
+        // Parameter status and key data until ReadyForQuery.
+        loop {
+            match self.recv_msg("startup").await? {
+                Message::ReadyForQuery(_) => return Ok(()),
+                Message::ParameterStatus(ps) => {
+                    if ps.name()? == "server_version_num" {
+                        self.server_version = ps.value()?.parse().unwrap_or(0);
+                    } else if ps.name()? == "server_version" && self.server_version == 0 {
+                        self.server_version = parse_server_version(ps.value()?);
+                    }
+                }
+                Message::BackendKeyData(_) | Message::NoticeResponse(_) => {}
+                other => return Err(unexpected("startup", &other)),
+            }
+        }
+    }
+
+    /// Runs one statement with the simple query protocol and returns its rows as text.
+    pub async fn simple_query(&mut self, sql: &str) -> Result<TextRows, PgError> {
+        frontend::query(sql, &mut self.wbuf)?;
+        self.flush().await?;
+        let mut rows = Vec::new();
+        let mut error = None;
+        loop {
+            match self.recv(sql).await? {
+                Backend::Msg(Message::ReadyForQuery(_)) => break,
+                Backend::Msg(Message::DataRow(row)) => {
+                    let buf = row.buffer();
+                    let mut out = Vec::new();
+                    let mut ranges = row.ranges();
+                    while let Some(r) = ranges.next()? {
+                        out.push(r.map(|r| String::from_utf8_lossy(&buf[r]).into_owned()));
+                    }
+                    rows.push(out);
+                }
+                Backend::Msg(Message::ErrorResponse(e)) => {
+                    error = Some(Box::new(server_error(e.fields())?));
+                }
+                Backend::Msg(
+                    Message::RowDescription(_)
+                    | Message::CommandComplete(_)
+                    | Message::EmptyQueryResponse
+                    | Message::NoticeResponse(_)
+                    | Message::ParameterStatus(_),
+                ) => {}
+                Backend::CopyBoth => {
+                    return Err(PgError::protocol(sql, "unexpected CopyBothResponse"))
+                }
+                Backend::Msg(other) => return Err(unexpected(sql, &other)),
+            }
+        }
+        match error {
+            Some(error) => Err(PgError::Server {
+                context: sql.to_string(),
+                error,
+            }),
+            None => Ok(rows),
+        }
+    }
+
+    /// Sends a command (START_REPLICATION) that switches to the CopyBoth sub-protocol.
+    pub async fn start_copy_both(&mut self, sql: &str) -> Result<(), PgError> {
+        frontend::query(sql, &mut self.wbuf)?;
+        self.flush().await?;
+        loop {
+            match self.recv(sql).await? {
+                Backend::CopyBoth => return Ok(()),
+                Backend::Msg(Message::NoticeResponse(_) | Message::ParameterStatus(_)) => {}
+                Backend::Msg(Message::ErrorResponse(e)) => {
+                    let error = Box::new(server_error(e.fields())?);
+                    // Drain to ReadyForQuery so the connection stays usable.
+                    let _ = self.drain_to_ready(sql).await;
+                    return Err(PgError::Server {
+                        context: sql.to_string(),
+                        error,
+                    });
+                }
+                Backend::Msg(other) => return Err(unexpected(sql, &other)),
+            }
+        }
+    }
+
+    /// Receives the next CopyData payload in CopyBoth mode; `None` once the server ends
+    /// the copy. Cancel safe: partial reads stay buffered.
+    pub async fn recv_copy(&mut self) -> Result<Option<Bytes>, PgError> {
+        loop {
+            match self.recv("replication").await? {
+                Backend::Msg(Message::CopyData(d)) => return Ok(Some(d.into_bytes())),
+                Backend::Msg(Message::CopyDone) => return Ok(None),
+                Backend::Msg(Message::NoticeResponse(_) | Message::ParameterStatus(_)) => {}
+                Backend::Msg(Message::ErrorResponse(e)) => {
+                    return Err(PgError::Server {
+                        context: "replication".into(),
+                        error: Box::new(server_error(e.fields())?),
+                    })
+                }
+                Backend::Msg(other) => return Err(unexpected("replication", &other)),
+                Backend::CopyBoth => {
+                    return Err(PgError::protocol("replication", "second CopyBothResponse"))
+                }
+            }
+        }
+    }
+
+    /// Sends one CopyData message.
+    pub async fn send_copy(&mut self, payload: &[u8]) -> Result<(), PgError> {
+        frontend::CopyData::new(payload)?.write(&mut self.wbuf);
+        self.flush().await
+    }
+
+    /// Ends CopyBoth mode cleanly: sends CopyDone, reads until the server's CopyDone and
+    /// ReadyForQuery (so the last status update is processed), then terminates.
+    pub async fn close_copy(mut self) -> Result<(), PgError> {
+        frontend::copy_done(&mut self.wbuf);
+        self.flush().await?;
+        loop {
+            match self.recv("closing replication").await? {
+                Backend::Msg(Message::ReadyForQuery(_)) => break,
+                Backend::Msg(Message::ErrorResponse(e)) => {
+                    return Err(PgError::Server {
+                        context: "closing replication".into(),
+                        error: Box::new(server_error(e.fields())?),
+                    })
+                }
+                _ => {}
+            }
+        }
+        self.terminate().await
+    }
+
+    /// Sends Terminate and closes the socket.
+    pub async fn terminate(mut self) -> Result<(), PgError> {
+        frontend::terminate(&mut self.wbuf);
+        self.flush().await?;
+        let _ = self.stream.shutdown().await;
+        Ok(())
+    }
+
+    async fn drain_to_ready(&mut self, ctx: &str) -> Result<(), PgError> {
+        loop {
+            if let Backend::Msg(Message::ReadyForQuery(_)) = self.recv(ctx).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), PgError> {
+        self.stream.write_all(&self.wbuf).await?;
+        self.wbuf.clear();
+        Ok(())
+    }
+
+    async fn recv_msg(&mut self, ctx: &str) -> Result<Message, PgError> {
+        match self.recv(ctx).await? {
+            Backend::Msg(Message::ErrorResponse(e)) => Err(PgError::Server {
+                context: ctx.to_string(),
+                error: Box::new(server_error(e.fields())?),
+            }),
+            Backend::Msg(m) => Ok(m),
+            Backend::CopyBoth => Err(PgError::protocol(ctx, "unexpected CopyBothResponse")),
+        }
+    }
+
+    async fn recv(&mut self, ctx: &str) -> Result<Backend, PgError> {
+        loop {
+            if self.rbuf.len() >= 5 {
+                let tag = self.rbuf[0];
+                let len =
+                    u32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]])
+                        as usize;
+                if len < 4 {
+                    return Err(PgError::protocol(
+                        ctx,
+                        format!("invalid message length {len}"),
+                    ));
+                }
+                if tag == b'W' {
+                    if self.rbuf.len() > len {
+                        self.rbuf.advance(len + 1);
+                        return Ok(Backend::CopyBoth);
+                    }
+                } else if let Some(m) = Message::parse(&mut self.rbuf)? {
+                    return Ok(Backend::Msg(m));
+                }
+                if self.rbuf.capacity() - self.rbuf.len() < len + 1 {
+                    self.rbuf.reserve(len + 1);
+                }
+            }
+            let n = self.stream.read_buf(&mut self.rbuf).await?;
+            if n == 0 {
+                return Err(PgError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("server closed the connection during {ctx}"),
+                )));
+            }
+        }
+    }
+}
+
+fn parse_server_version(s: &str) -> u32 {
+    let mut parts = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    major * 10000 + minor
+}
+
+fn server_error(mut fields: ErrorFields<'_>) -> Result<ServerError, PgError> {
+    let mut e = ServerError {
+        severity: String::new(),
+        code: String::new(),
+        message: String::new(),
+        detail: None,
+        hint: None,
+    };
+    while let Some(f) = fields.next()? {
+        let v = String::from_utf8_lossy(f.value_bytes()).into_owned();
+        match f.type_() {
+            b'V' => e.severity = v,
+            b'S' if e.severity.is_empty() => e.severity = v,
+            b'C' => e.code = v,
+            b'M' => e.message = v,
+            b'D' => e.detail = Some(v),
+            b'H' => e.hint = Some(v),
+            _ => {}
+        }
+    }
+    Ok(e)
+}
+
+fn unexpected(ctx: &str, m: &Message) -> PgError {
+    let name = match m {
+        Message::ErrorResponse(_) => "ErrorResponse",
+        Message::DataRow(_) => "DataRow",
+        Message::CopyData(_) => "CopyData",
+        Message::CopyDone => "CopyDone",
+        Message::ReadyForQuery(_) => "ReadyForQuery",
+        Message::CommandComplete(_) => "CommandComplete",
+        Message::RowDescription(_) => "RowDescription",
+        Message::CopyOutResponse(_) => "CopyOutResponse",
+        Message::CopyInResponse(_) => "CopyInResponse",
+        _ => "another message",
+    };
+    PgError::protocol(ctx, format!("got {name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_server_versions() {
+        assert_eq!(super::parse_server_version("15.4 (Debian 15.4-1)"), 150004);
+        assert_eq!(super::parse_server_version("18beta1"), 180001);
+        assert_eq!(super::parse_server_version("junk"), 0);
+    }
+}

@@ -1,0 +1,196 @@
+//! PostgreSQL source: where change events are born.
+//!
+//! - [`conn`]: our own replication connection (startup, auth, simple query, CopyBoth);
+//! - [`pgoutput`]: the logical decoding protocol decoder;
+//! - [`catalog`]: SQL-side checks, publication and table shapes;
+//! - [`snapshot`]: the initial consistent snapshot;
+//! - [`stream`]: the streaming loop and standby status updates.
+
+pub mod catalog;
+pub mod conn;
+pub mod error;
+pub mod pgoutput;
+pub mod snapshot;
+pub mod stream;
+pub mod text;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sluice_core::{Lsn, SourceEvent, TableName};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+pub use error::{PgError, ServerError};
+
+/// When to read the existing rows of the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotMode {
+    /// When the slot is created (first start): snapshot, then stream.
+    Initial,
+    /// Never snapshot; stream changes from the slot's creation on.
+    Never,
+    /// Snapshot when the slot is created, then stop without streaming.
+    InitialOnly,
+    /// Snapshot whenever there is no position to resume from (the slot is missing).
+    WhenNeeded,
+}
+
+impl SnapshotMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "initial" => SnapshotMode::Initial,
+            "never" => SnapshotMode::Never,
+            "initial_only" => SnapshotMode::InitialOnly,
+            "when_needed" => SnapshotMode::WhenNeeded,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    /// Parsed from `source.postgres.url`, with the password from `password_file` applied.
+    pub pg: tokio_postgres::Config,
+    pub slot: String,
+    pub publication: String,
+    pub tables: Vec<TableName>,
+    pub snapshot: SnapshotMode,
+    /// How often a standby status update is sent even when nothing changed.
+    pub status_interval: Duration,
+}
+
+/// What the source tells the pipeline about its progress.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceStatus {
+    pub connected: bool,
+    pub streaming: bool,
+}
+
+/// Runs the source until `shutdown` fires or an error occurs. Events go to `tx` (bounded:
+/// when the sink is slow the source stops reading); `acked` carries the position up to
+/// which the sink has durably committed everything, and is the only position ever
+/// confirmed to PostgreSQL.
+pub async fn run(
+    cfg: &SourceConfig,
+    tx: mpsc::Sender<SourceEvent>,
+    acked: watch::Receiver<Lsn>,
+    status: watch::Sender<SourceStatus>,
+    shutdown: CancellationToken,
+) -> Result<(), PgError> {
+    let sql = catalog::connect_sql(&cfg.pg).await?;
+    catalog::check_server(&sql).await?;
+    catalog::check_tables(&sql, &cfg.tables).await?;
+    catalog::ensure_publication(&sql, &cfg.publication, &cfg.tables).await?;
+
+    let params = conn::ConnectParams::from_config(&cfg.pg)?;
+    let mut repl = conn::ReplicationConn::connect(&params).await?;
+    status.send_modify(|s| s.connected = true);
+    let version = repl.server_version();
+    tracing::info!(server_version = version, "replication connection open");
+
+    let slot_q = catalog::quote_ident(&cfg.slot);
+    let existing = catalog::find_slot(&sql, &cfg.slot).await?;
+    let mut start_lsn = Lsn::ZERO;
+    match existing {
+        Some(info) => {
+            if info.plugin.as_deref() != Some("pgoutput") {
+                return Err(PgError::Config(format!(
+                    "replication slot {:?} exists but uses plugin {:?}, not pgoutput. Fix: choose another \
+                     source.postgres.slot, or drop it with SELECT pg_drop_replication_slot('{}')",
+                    cfg.slot,
+                    info.plugin.unwrap_or_default(),
+                    cfg.slot
+                )));
+            }
+            let our_db = cfg.pg.get_dbname().unwrap_or_default();
+            if info.database.as_deref().is_some_and(|d| d != our_db) {
+                return Err(PgError::Config(format!(
+                    "replication slot {:?} belongs to database {:?}, not {our_db:?}; choose another source.postgres.slot",
+                    cfg.slot,
+                    info.database.unwrap_or_default()
+                )));
+            }
+            if let Some(pid) = info.active_pid {
+                tracing::warn!(slot = %cfg.slot, pid, "replication slot is in use by another connection");
+            }
+            if let Some(lsn) = info.confirmed_flush.as_deref().and_then(|s| s.parse().ok()) {
+                start_lsn = lsn;
+            }
+            tracing::info!(slot = %cfg.slot, confirmed_flush = %start_lsn, "resuming from existing slot");
+        }
+        None => {
+            let want_snapshot = cfg.snapshot != SnapshotMode::Never;
+            let sql_create = match (version >= 150000, want_snapshot) {
+                (true, true) => {
+                    format!("CREATE_REPLICATION_SLOT {slot_q} LOGICAL pgoutput (SNAPSHOT 'export')")
+                }
+                (true, false) => format!(
+                    "CREATE_REPLICATION_SLOT {slot_q} LOGICAL pgoutput (SNAPSHOT 'nothing')"
+                ),
+                (false, true) => {
+                    format!("CREATE_REPLICATION_SLOT {slot_q} LOGICAL pgoutput EXPORT_SNAPSHOT")
+                }
+                (false, false) => {
+                    format!("CREATE_REPLICATION_SLOT {slot_q} LOGICAL pgoutput NOEXPORT_SNAPSHOT")
+                }
+            };
+            let rows = repl.simple_query(&sql_create).await?;
+            let row = rows
+                .first()
+                .ok_or_else(|| PgError::protocol("CREATE_REPLICATION_SLOT", "no result row"))?;
+            let consistent: Lsn = row
+                .get(1)
+                .cloned()
+                .flatten()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    PgError::protocol("CREATE_REPLICATION_SLOT", "no consistent point")
+                })?;
+            start_lsn = consistent;
+            tracing::info!(slot = %cfg.slot, consistent_point = %consistent, "created replication slot");
+            if want_snapshot {
+                let name = row.get(2).cloned().flatten().ok_or_else(|| {
+                    PgError::protocol("CREATE_REPLICATION_SLOT", "no exported snapshot name")
+                })?;
+                let result = snapshot::run(&cfg.pg, &name, consistent, &cfg.tables, &tx).await;
+                if let Err(e) = result {
+                    // Without the slot, the next start snapshots again instead of
+                    // silently missing the rows not yet read.
+                    let _ = repl
+                        .simple_query(&format!("DROP_REPLICATION_SLOT {slot_q}"))
+                        .await;
+                    return Err(e);
+                }
+                if cfg.snapshot == SnapshotMode::InitialOnly {
+                    tracing::info!("snapshot_only: snapshot done, not streaming");
+                    let _ = repl.terminate().await;
+                    shutdown.cancelled().await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    let pubs = catalog::quote_literal(&catalog::quote_ident(&cfg.publication));
+    let start = format!(
+        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '1', publication_names {pubs})"
+    );
+    repl.start_copy_both(&start).await?;
+    status.send_modify(|s| s.streaming = true);
+    tracing::info!(slot = %cfg.slot, from = %start_lsn, "streaming changes");
+    let result = stream::Streamer {
+        conn: repl,
+        sql: &sql,
+        tables: cfg.tables.iter().cloned().collect::<HashSet<_>>(),
+        tx,
+        acked,
+        shutdown,
+        status_interval: cfg.status_interval,
+        start_lsn,
+    }
+    .run()
+    .await;
+    status.send_modify(|s| *s = SourceStatus::default());
+    result
+}

