@@ -261,6 +261,7 @@ impl<'a> Reader<'a> {
         }
         let mut cols = Vec::with_capacity(n);
         for _ in 0..n {
+            let at = self.pos;
             let v = match self.u8()? {
                 b'n' => TupleValue::Null,
                 b'u' => TupleValue::Unchanged,
@@ -276,7 +277,13 @@ impl<'a> Reader<'a> {
                         TupleValue::Binary(data)
                     }
                 }
-                other => return Err(self.err(format!("unknown tuple column kind {other:#04x}"))),
+                other => {
+                    return Err(DecodeError::new(
+                        self.msg,
+                        at,
+                        format!("unknown tuple column kind {other:#04x}"),
+                    ))
+                }
             };
             cols.push(v);
         }
@@ -687,10 +694,10 @@ mod tests {
     #[test]
     fn errors_name_message_and_offset() {
         let mut m = insert();
-        m[6] = b'X';
+        m[8] = b'X';
         let e = Decoder::new().decode(&b(m)).unwrap_err();
         assert_eq!(e.message, "Insert");
-        assert_eq!(e.offset, 6);
+        assert_eq!(e.offset, 8);
         assert!(e.to_string().contains("Insert"), "{e}");
         let e = Decoder::new().decode(&b(vec![b'Z', 1])).unwrap_err();
         assert!(e.reason.contains("unknown message type"), "{e}");

@@ -209,7 +209,7 @@ mod tests {
             ),
             (oid::DATE, "1970-01-02", Value::Date(1)),
             (oid::DATE, "2000-03-01", Value::Date(11017)),
-            (oid::DATE, "0001-01-01 BC", Value::Date(-719893)),
+            (oid::DATE, "0001-01-01 BC", Value::Date(-719528)),
             (oid::TIME, "01:02:03.5", Value::Time(3_723_500_000)),
             (
                 oid::TIMESTAMP,
