@@ -1,1 +1,58 @@
+//! Test harness: throwaway PostgreSQL and Kafka-protocol broker (tansu), the `sluice`
+//! binary as a child process, and an independent Python reader of the topics.
+//!
+//! Every resource is torn down on `Drop`, so a failing (panicking) test cleans up too.
+//! Tools come from `.tools/` (installed by `scripts/setup.sh`).
 
+pub mod broker;
+pub mod pg;
+pub mod reader;
+pub mod sluice;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// `.tools/` with the broker binary and the Python venv.
+pub fn tools_dir() -> PathBuf {
+    repo_root().join(".tools")
+}
+
+/// A currently free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub fn wait_port(what: &str, port: u16, timeout: Duration) {
+    wait_for(what, timeout, || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    })
+}

@@ -77,11 +77,12 @@ impl Streamer<'_> {
                 biased;
                 _ = shutdown.cancelled() => break,
                 permit = tx.reserve(), if pending.is_some() => {
-                    let permit = permit.map_err(|_| PgError::PipelineClosed)?;
+                    // The sink has stopped: close cleanly, confirming what it acknowledged.
+                    let Ok(permit) = permit else { break };
                     if let Some(ev) = pending.take() { permit.send(ev); }
                 }
                 changed = acked.changed() => {
-                    if changed.is_err() { return Err(PgError::PipelineClosed); }
+                    if changed.is_err() { break }
                     let now = *acked.borrow_and_update();
                     if now > flushed {
                         flushed = now;

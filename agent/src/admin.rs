@@ -1,0 +1,56 @@
+//! The admin HTTP listener: `/metrics`, `/healthz`, `/readyz`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready_handler))
+        .with_state(metrics)
+}
+
+async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
+}
+
+async fn ready_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    if m.ready.get() == 1 {
+        (StatusCode::OK, "ready: replicating and producing\n")
+    } else if m.source_connected.get() == 1 {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: connected to PostgreSQL, not streaming yet\n",
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: not connected to PostgreSQL\n",
+        )
+    }
+}
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(metrics))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

@@ -1,0 +1,148 @@
+//! The typed shape of the configuration file. Defaults live here.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Required by `sluice run`.
+    pub source: Option<SourceSection>,
+    /// Required by `sluice run`.
+    pub sink: Option<SinkSection>,
+    #[serde(default)]
+    pub schema_registry: RegistrySection,
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub postgres: PostgresSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSection {
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "default_name")]
+    pub slot: String,
+    #[serde(default = "default_name")]
+    pub publication: String,
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub snapshot: SnapshotSetting,
+    /// Seconds between standby status updates when idle.
+    #[serde(default = "default_status_interval")]
+    pub status_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotSetting {
+    #[default]
+    Initial,
+    Never,
+    InitialOnly,
+    WhenNeeded,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSection {
+    pub kafka: KafkaSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    pub bootstrap_servers: String,
+    pub topic_prefix: String,
+    #[serde(default)]
+    pub properties: BTreeMap<String, serde_yaml::Value>,
+    /// Partitions of topics Sluice creates.
+    #[serde(default = "default_partitions")]
+    pub topic_partitions: i32,
+    /// Replication factor of topics Sluice creates.
+    #[serde(default = "default_partitions")]
+    pub topic_replication_factor: i32,
+    /// Emit a tombstone (null value) after each delete, for log compaction.
+    #[serde(default = "default_true")]
+    pub tombstones: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryMode {
+    #[default]
+    Bundled,
+    External,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    #[serde(default)]
+    pub mode: RegistryMode,
+    /// Bundled: where the REST API listens.
+    #[serde(default = "default_registry_listen")]
+    pub listen: SocketAddr,
+    /// External: the registry's base URL.
+    pub url: Option<String>,
+    /// Bundled: where schemas are stored (relative to the config file's directory).
+    #[serde(default = "default_registry_dir")]
+    pub data_dir: PathBuf,
+}
+
+impl Default for RegistrySection {
+    fn default() -> Self {
+        RegistrySection {
+            mode: RegistryMode::Bundled,
+            listen: default_registry_listen(),
+            url: None,
+            data_dir: default_registry_dir(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+fn default_name() -> String {
+    "sluice".into()
+}
+fn default_status_interval() -> u64 {
+    10
+}
+fn default_partitions() -> i32 {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+fn default_registry_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+fn default_registry_dir() -> PathBuf {
+    PathBuf::from("sluice-data/registry")
+}
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9187))
+}

@@ -1,0 +1,294 @@
+//! Semantic checks after deserialization, producing the connectors' settings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sluice_core::TableName;
+use sluice_kafka::KafkaConfig;
+use sluice_postgres::{SnapshotMode, SourceConfig};
+
+use super::{Config, ConfigError, RegistryMode, SnapshotSetting};
+
+/// A checked configuration, ready for the pipeline.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub source: Option<SourceConfig>,
+    pub kafka: Option<KafkaConfig>,
+    pub topic_prefix: String,
+    pub tombstones: bool,
+    pub registry: RegistrySettings,
+    pub admin_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub enum RegistrySettings {
+    Bundled {
+        listen: SocketAddr,
+        data_dir: PathBuf,
+    },
+    External {
+        url: String,
+    },
+}
+
+impl Validated {
+    /// The sections `sluice run` needs, or an error naming the missing one.
+    pub fn require_pipeline(&self) -> Result<(&SourceConfig, &KafkaConfig), ConfigError> {
+        let source = self.source.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "source",
+                "required key is missing (sluice run needs source.postgres)",
+            )
+        })?;
+        let kafka = self.kafka.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "sink",
+                "required key is missing (sluice run needs sink.kafka)",
+            )
+        })?;
+        Ok((source, kafka))
+    }
+
+    /// The registry's base URL as the pipeline's client reaches it.
+    pub fn registry_url(&self) -> String {
+        match &self.registry {
+            RegistrySettings::Bundled { listen, .. } => {
+                let host = if listen.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else if listen.is_ipv6() {
+                    format!("[{}]", listen.ip())
+                } else {
+                    listen.ip().to_string()
+                };
+                format!("http://{host}:{}", listen.port())
+            }
+            RegistrySettings::External { url } => url.clone(),
+        }
+    }
+}
+
+pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> {
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base_dir.join(p)
+        }
+    };
+    let source = match &cfg.source {
+        None => None,
+        Some(s) => {
+            let pg = &s.postgres;
+            let key = "source.postgres.url";
+            let url = url::Url::parse(&pg.url).map_err(|e| {
+                ConfigError::new(
+                    key,
+                    format!("not a valid URL ({e}); expected postgres://USER@HOST:PORT/DATABASE"),
+                )
+            })?;
+            if url.scheme() != "postgres" && url.scheme() != "postgresql" {
+                return Err(ConfigError::new(
+                    key,
+                    format!("scheme {:?} is not postgres://; expected postgres://USER@HOST:PORT/DATABASE", url.scheme()),
+                ));
+            }
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(ConfigError::new(
+                    key,
+                    "the URL has no host; expected postgres://USER@HOST:PORT/DATABASE",
+                ));
+            }
+            if url.username().is_empty() {
+                return Err(ConfigError::new(
+                    key,
+                    "the URL has no user; expected postgres://USER@HOST:PORT/DATABASE",
+                ));
+            }
+            let mut pgcfg = tokio_postgres::Config::from_str(&pg.url)
+                .map_err(|e| ConfigError::new(key, format!("not a valid PostgreSQL URL: {e}")))?;
+            if pgcfg.get_dbname().is_none() {
+                return Err(ConfigError::new(
+                    key,
+                    "the URL names no database; expected postgres://USER@HOST:PORT/DATABASE",
+                ));
+            }
+            if let Some(pf) = &pg.password_file {
+                let path = resolve(pf);
+                let pw = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError::new(
+                        "source.postgres.password_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                pgcfg.password(pw.trim_end_matches(['\n', '\r']));
+            }
+            if pgcfg.get_application_name().is_none() {
+                pgcfg.application_name("sluice");
+            }
+            if pg.tables.is_empty() {
+                return Err(ConfigError::new(
+                    "source.postgres.tables",
+                    "list at least one table, e.g. [public.orders]",
+                ));
+            }
+            let mut tables = Vec::new();
+            for (i, t) in pg.tables.iter().enumerate() {
+                let name = TableName::parse(t).ok_or_else(|| {
+                    ConfigError::new(
+                        format!("source.postgres.tables[{i}]"),
+                        format!("{t:?} is not a table name; write schema.table"),
+                    )
+                })?;
+                tables.push(name);
+            }
+            for (key, v) in [
+                ("source.postgres.slot", &pg.slot),
+                ("source.postgres.publication", &pg.publication),
+            ] {
+                if v.is_empty()
+                    || v.len() > 63
+                    || !v
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    return Err(ConfigError::new(
+                        key,
+                        format!("{v:?} is not a valid name: use 1 to 63 lower-case letters, digits and underscores"),
+                    ));
+                }
+            }
+            if pg.status_interval_secs == 0 {
+                return Err(ConfigError::new(
+                    "source.postgres.status_interval_secs",
+                    "must be at least 1",
+                ));
+            }
+            Some(SourceConfig {
+                pg: pgcfg,
+                slot: pg.slot.clone(),
+                publication: pg.publication.clone(),
+                tables,
+                snapshot: match pg.snapshot {
+                    SnapshotSetting::Initial => SnapshotMode::Initial,
+                    SnapshotSetting::Never => SnapshotMode::Never,
+                    SnapshotSetting::InitialOnly => SnapshotMode::InitialOnly,
+                    SnapshotSetting::WhenNeeded => SnapshotMode::WhenNeeded,
+                },
+                status_interval: Duration::from_secs(pg.status_interval_secs),
+            })
+        }
+    };
+    let (kafka, topic_prefix, tombstones) = match &cfg.sink {
+        None => (None, String::new(), true),
+        Some(s) => {
+            let k = &s.kafka;
+            if k.bootstrap_servers.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "sink.kafka.bootstrap_servers",
+                    "empty; expected HOST:PORT[,HOST:PORT]",
+                ));
+            }
+            for server in k.bootstrap_servers.split(',') {
+                let server = server.trim();
+                let ok = server
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                if !ok {
+                    return Err(ConfigError::new(
+                        "sink.kafka.bootstrap_servers",
+                        format!("{server:?} is not HOST:PORT"),
+                    ));
+                }
+            }
+            if k.topic_prefix.is_empty()
+                || !k
+                    .topic_prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                return Err(ConfigError::new(
+                    "sink.kafka.topic_prefix",
+                    format!(
+                        "{:?} is not a valid topic prefix: use letters, digits, '.', '_' and '-'",
+                        k.topic_prefix
+                    ),
+                ));
+            }
+            if k.topic_partitions < 1 {
+                return Err(ConfigError::new(
+                    "sink.kafka.topic_partitions",
+                    "must be at least 1",
+                ));
+            }
+            if k.topic_replication_factor < 1 && k.topic_replication_factor != -1 {
+                return Err(ConfigError::new(
+                    "sink.kafka.topic_replication_factor",
+                    "must be at least 1, or -1 for the broker default",
+                ));
+            }
+            let mut properties = std::collections::BTreeMap::new();
+            for (name, v) in &k.properties {
+                let text = match v {
+                    serde_yaml::Value::String(s) => s.clone(),
+                    serde_yaml::Value::Number(n) => n.to_string(),
+                    serde_yaml::Value::Bool(b) => b.to_string(),
+                    _ => {
+                        return Err(ConfigError::new(
+                            format!("sink.kafka.properties.{name}"),
+                            "must be a string, number or boolean",
+                        ))
+                    }
+                };
+                properties.insert(name.clone(), text);
+            }
+            (
+                Some(KafkaConfig {
+                    bootstrap_servers: k.bootstrap_servers.clone(),
+                    properties,
+                    topic_partitions: k.topic_partitions,
+                    topic_replication_factor: k.topic_replication_factor,
+                }),
+                k.topic_prefix.clone(),
+                k.tombstones,
+            )
+        }
+    };
+    let r = &cfg.schema_registry;
+    let registry = match r.mode {
+        RegistryMode::Bundled => RegistrySettings::Bundled {
+            listen: r.listen,
+            data_dir: resolve(&r.data_dir),
+        },
+        RegistryMode::External => {
+            let url = r.url.clone().ok_or_else(|| {
+                ConfigError::new(
+                    "schema_registry.url",
+                    "required key is missing (mode is external)",
+                )
+            })?;
+            let parsed = url::Url::parse(&url).map_err(|e| {
+                ConfigError::new(
+                    "schema_registry.url",
+                    format!("not a valid URL ({e}); expected http(s)://HOST:PORT"),
+                )
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError::new(
+                    "schema_registry.url",
+                    "expected an http:// or https:// URL",
+                ));
+            }
+            RegistrySettings::External { url }
+        }
+    };
+    Ok(Validated {
+        source,
+        kafka,
+        topic_prefix,
+        tombstones,
+        registry,
+        admin_listen: cfg.admin.listen,
+    })
+}

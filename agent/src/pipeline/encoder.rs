@@ -1,0 +1,97 @@
+//! From a change to Kafka-ready bytes: per-table Avro codecs, schemas registered before
+//! the first event that uses them, buffers reused across events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sluice_avro::{Naming, TableCodec};
+use sluice_core::{Change, Table, TableId};
+use sluice_schema_registry::RegistryClient;
+
+use super::error::PipelineError;
+use crate::metrics::Metrics;
+
+struct Entry {
+    table: Arc<Table>,
+    codec: TableCodec,
+    key_id: u32,
+    value_id: u32,
+}
+
+pub struct Encoder {
+    naming: Naming,
+    registry: RegistryClient,
+    metrics: Arc<Metrics>,
+    codecs: HashMap<TableId, Entry>,
+    /// The last encoded key and value (Confluent framed).
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+impl Encoder {
+    pub fn new(naming: Naming, registry: RegistryClient, metrics: Arc<Metrics>) -> Self {
+        Encoder {
+            naming,
+            registry,
+            metrics,
+            codecs: HashMap::new(),
+            key: Vec::with_capacity(256),
+            value: Vec::with_capacity(4096),
+        }
+    }
+
+    /// The codec for the change's table shape, registering its schemas when the shape is
+    /// new. Returns (is_new_topic_candidate, topic).
+    async fn entry(&mut self, table: &Arc<Table>) -> Result<&Entry, PipelineError> {
+        let fresh = match self.codecs.get(&table.id) {
+            Some(e) => !(Arc::ptr_eq(&e.table, table) || *e.table == **table),
+            None => true,
+        };
+        if fresh {
+            let codec = TableCodec::new(table.clone(), &self.naming);
+            let key_subject = format!("{}-key", codec.topic);
+            let value_subject = format!("{}-value", codec.topic);
+            let key_id = self
+                .registry
+                .register(&key_subject, &codec.key_schema)
+                .await?;
+            let value_id = self
+                .registry
+                .register(&value_subject, &codec.value_schema)
+                .await?;
+            self.metrics.schemas.with_label_values(&["key"]).inc();
+            self.metrics.schemas.with_label_values(&["value"]).inc();
+            tracing::info!(table = %table.name, topic = %codec.topic, key_id, value_id, "schemas registered");
+            self.codecs.insert(
+                table.id,
+                Entry {
+                    table: table.clone(),
+                    codec,
+                    key_id,
+                    value_id,
+                },
+            );
+        }
+        Ok(self.codecs.get(&table.id).expect("inserted above"))
+    }
+
+    /// Encodes `change` into `self.key` / `self.value`; returns the topic.
+    pub async fn encode(&mut self, change: &Change, now_ms: i64) -> Result<String, PipelineError> {
+        // Borrow juggling: take the buffers out while the codec is borrowed.
+        let mut key = std::mem::take(&mut self.key);
+        let mut value = std::mem::take(&mut self.value);
+        key.clear();
+        value.clear();
+        let result = async {
+            let e = self.entry(&change.table).await?;
+            e.codec.encode_key(&mut key, e.key_id, change)?;
+            e.codec
+                .encode_value(&mut value, e.value_id, change, now_ms)?;
+            Ok::<_, PipelineError>(e.codec.topic.clone())
+        }
+        .await;
+        self.key = key;
+        self.value = value;
+        result
+    }
+}

@@ -1,0 +1,209 @@
+//! Wiring: PostgreSQL source → bounded channel → encoder + Kafka sink → acknowledged
+//! position back to the source. Restarts the pipeline on transient errors with backoff
+//! and jitter; stops on permanent ones.
+
+mod encoder;
+mod error;
+mod sink;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::Rng;
+use sluice_avro::Naming;
+use sluice_core::{Classify, ErrorClass, Lsn};
+use sluice_kafka::Producer;
+use sluice_postgres::SourceStatus;
+use sluice_schema_registry::{Registry, RegistryClient};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+pub use error::PipelineError;
+
+use crate::config::{RegistrySettings, Validated};
+use crate::metrics::Metrics;
+
+/// Events buffered between source and sink.
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// Starts the bundled registry if configured; returns its task.
+async fn start_registry(
+    cfg: &Validated,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>> {
+    let RegistrySettings::Bundled { listen, data_dir } = &cfg.registry else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(data_dir).with_context(|| {
+        format!(
+            "schema_registry.data_dir: cannot create {}",
+            data_dir.display()
+        )
+    })?;
+    let registry = Arc::new(Registry::open(data_dir).with_context(|| {
+        format!(
+            "schema_registry.data_dir: cannot open {}",
+            data_dir.display()
+        )
+    })?);
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!("schema_registry.listen: cannot listen on {listen} (is another process using the port?)")
+    })?;
+    tracing::info!(%listen, data_dir = %data_dir.display(), "bundled schema registry listening");
+    Ok(Some(tokio::spawn(sluice_schema_registry::serve(
+        listener,
+        registry,
+        async move { shutdown.cancelled().await },
+    ))))
+}
+
+/// `sluice registry`: only the bundled registry.
+pub async fn run_registry_only(cfg: &Validated, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if !matches!(cfg.registry, RegistrySettings::Bundled { .. }) {
+        anyhow::bail!(
+            "schema_registry.mode: `sluice registry` runs the bundled registry; set mode: bundled"
+        );
+    }
+    let task = start_registry(cfg, shutdown).await?.expect("bundled");
+    task.await
+        .context("registry task")?
+        .context("registry server")?;
+    Ok(())
+}
+
+/// `sluice run`.
+pub async fn run(
+    cfg: &Validated,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let admin_listener = tokio::net::TcpListener::bind(cfg.admin_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "admin.listen: cannot listen on {} (is another process using the port?)",
+                cfg.admin_listen
+            )
+        })?;
+    tracing::info!(listen = %cfg.admin_listen, "admin endpoint listening (/metrics /healthz /readyz)");
+    let admin = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    let registry = start_registry(cfg, shutdown.clone()).await?;
+
+    let mut backoff = Duration::from_secs(1);
+    let result = loop {
+        let started = Instant::now();
+        let r = run_once(cfg, &metrics, shutdown.clone()).await;
+        metrics.ready.set(0);
+        metrics.source_connected.set(0);
+        match r {
+            Ok(()) => break Ok(()),
+            Err(e) if e.class() == ErrorClass::Permanent => {
+                metrics.errors.with_label_values(&["permanent"]).inc();
+                break Err(anyhow::Error::new(e));
+            }
+            Err(e) => {
+                metrics.errors.with_label_values(&["transient"]).inc();
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = Duration::from_secs(1);
+                }
+                let jitter = rand::rng().random_range(0.5..1.5);
+                let wait = backoff.mul_f64(jitter);
+                tracing::warn!(error = %e, retry_in = ?wait, "transient error; restarting the pipeline from the last confirmed position");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break Ok(()),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    };
+    shutdown.cancel();
+    let _ = admin.await;
+    if let Some(r) = registry {
+        let _ = r.await;
+    }
+    result
+}
+
+async fn run_once(
+    cfg: &Validated,
+    metrics: &Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), PipelineError> {
+    let (source_cfg, kafka_cfg) = cfg
+        .require_pipeline()
+        .map_err(|e| PipelineError::Startup(e.to_string()))?;
+    let producer = Producer::new(kafka_cfg)?;
+    producer.check_connection(Duration::from_secs(10)).await?;
+    let registry = RegistryClient::new(&cfg.registry_url())?;
+    let naming = Naming {
+        topic_prefix: cfg.topic_prefix.clone(),
+        database: source_cfg.pg.get_dbname().unwrap_or_default().to_string(),
+    };
+    let sink = sink::Sink {
+        producer,
+        encoder: encoder::Encoder::new(naming, registry, metrics.clone()),
+        metrics: metrics.clone(),
+        tombstones: cfg.tombstones,
+    };
+
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (ack_tx, ack_rx) = watch::channel(Lsn::ZERO);
+    let (status_tx, mut status_rx) = watch::channel(SourceStatus::default());
+    let source_stop = CancellationToken::new();
+    let sink_stop = CancellationToken::new();
+
+    let source_cfg = source_cfg.clone();
+    let stop = source_stop.clone();
+    let mut source = tokio::spawn(async move {
+        sluice_postgres::run(&source_cfg, tx, ack_rx, status_tx, stop)
+            .await
+            .map_err(PipelineError::from)
+    });
+    let mut sink = tokio::spawn(sink.run(rx, ack_tx, sink_stop.clone()));
+    let m = metrics.clone();
+    let status_task = tokio::spawn(async move {
+        while status_rx.changed().await.is_ok() {
+            let s = status_rx.borrow_and_update().clone();
+            m.source_connected.set(s.connected as i64);
+            m.ready.set(s.streaming as i64);
+        }
+    });
+
+    let joined = |r: Result<Result<(), PipelineError>, tokio::task::JoinError>| {
+        r.unwrap_or_else(|e| Err(PipelineError::Startup(format!("task failed: {e}"))))
+    };
+    let result = tokio::select! {
+        _ = shutdown.cancelled() => {
+            // Sink first: let in-flight deliveries be acknowledged, then the source sends
+            // its final confirmation and closes the replication stream.
+            sink_stop.cancel();
+            let sink_r = joined(sink.await);
+            source_stop.cancel();
+            let source_r = joined(source.await);
+            sink_r.and(source_r)
+        }
+        r = &mut source => {
+            let source_r = joined(r);
+            // The channel is closed: the sink drains what it has and stops.
+            let sink_r = match tokio::time::timeout(Duration::from_secs(10), &mut sink).await {
+                Ok(r) => joined(r),
+                Err(_) => { sink_stop.cancel(); joined(sink.await) }
+            };
+            source_r.and(sink_r)
+        }
+        r = &mut sink => {
+            let sink_r = joined(r);
+            source_stop.cancel();
+            let source_r = joined(source.await);
+            sink_r.and(source_r)
+        }
+    };
+    status_task.abort();
+    result
+}

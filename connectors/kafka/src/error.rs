@@ -1,0 +1,113 @@
+//! Kafka errors, classified.
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use sluice_core::{Classify, ErrorClass};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("invalid Kafka client setting: {0}. Check sink.kafka.bootstrap_servers and sink.kafka.properties")]
+    Config(String),
+    #[error("Kafka did not accept an event for topic {topic}: {source}")]
+    Delivery { topic: String, source: KafkaError },
+    #[error("cannot create Kafka topic {topic}: {reason}")]
+    CreateTopic { topic: String, reason: String },
+    #[error("Kafka client error: {0}")]
+    Client(#[from] KafkaError),
+    #[error("delivery report lost: the Kafka producer was dropped")]
+    Canceled,
+}
+
+/// Codes that retrying (after re-creating the client and replaying from the last
+/// committed position) cannot fix.
+pub fn code_class(code: RDKafkaErrorCode) -> ErrorClass {
+    use RDKafkaErrorCode as C;
+    match code {
+        C::MessageSizeTooLarge
+        | C::InvalidMessageSize
+        | C::TopicAuthorizationFailed
+        | C::ClusterAuthorizationFailed
+        | C::TransactionalIdAuthorizationFailed
+        | C::SaslAuthenticationFailed
+        | C::Authentication
+        | C::InvalidConfig
+        | C::InvalidArgument
+        | C::InvalidReplicationFactor
+        | C::InvalidPartitions
+        | C::InvalidTopic
+        | C::PolicyViolation
+        | C::UnsupportedVersion
+        | C::UnsupportedFeature
+        | C::InvalidRequiredAcks
+        | C::InvalidRecord => ErrorClass::Permanent,
+        _ => ErrorClass::Transient,
+    }
+}
+
+fn kafka_class(e: &KafkaError) -> ErrorClass {
+    match e.rdkafka_error_code() {
+        Some(code) => code_class(code),
+        None => match e {
+            KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => ErrorClass::Permanent,
+            _ => ErrorClass::Transient,
+        },
+    }
+}
+
+impl Classify for SinkError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            SinkError::Config(_) => ErrorClass::Permanent,
+            SinkError::Delivery { source, .. } | SinkError::Client(source) => kafka_class(source),
+            SinkError::CreateTopic { .. } => ErrorClass::Transient,
+            SinkError::Canceled => ErrorClass::Transient,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_table() {
+        let delivery = |code| SinkError::Delivery {
+            topic: "t".into(),
+            source: KafkaError::MessageProduction(code),
+        };
+        let cases = [
+            (
+                delivery(RDKafkaErrorCode::MessageTimedOut),
+                ErrorClass::Transient,
+            ),
+            (
+                delivery(RDKafkaErrorCode::BrokerTransportFailure),
+                ErrorClass::Transient,
+            ),
+            (
+                delivery(RDKafkaErrorCode::NotLeaderForPartition),
+                ErrorClass::Transient,
+            ),
+            (
+                delivery(RDKafkaErrorCode::RequestTimedOut),
+                ErrorClass::Transient,
+            ),
+            (
+                delivery(RDKafkaErrorCode::MessageSizeTooLarge),
+                ErrorClass::Permanent,
+            ),
+            (
+                delivery(RDKafkaErrorCode::TopicAuthorizationFailed),
+                ErrorClass::Permanent,
+            ),
+            (
+                delivery(RDKafkaErrorCode::SaslAuthenticationFailed),
+                ErrorClass::Permanent,
+            ),
+            (SinkError::Config("x".into()), ErrorClass::Permanent),
+            (SinkError::Canceled, ErrorClass::Transient),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.class(), want, "{err}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Independent reader for Sluice's topics: confluent-kafka's Consumer, SchemaRegistryClient
+and AvroDeserializer (not Sluice code). Prints one JSON object per record:
+{"topic","partition","offset","key","value","key_schema_id","value_schema_id"}.
+Values Avro decodes to Decimal or bytes are printed as strings (Decimal) and hex (bytes)."""
+import argparse
+import base64
+import decimal
+import json
+import sys
+import time
+
+from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import SerializationContext, MessageField
+
+
+def plain(v):
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    if isinstance(v, (bytes, bytearray)):
+        return "hex:" + bytes(v).hex()
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str):
+        # fastavro may return (branch name, value) for named unions; keep the value
+        return plain(v[1])
+    return v
+
+
+def schema_id(raw):
+    if raw is None:
+        return None
+    if len(raw) < 5 or raw[0] != 0:
+        raise SystemExit(f"not Confluent wire format: first bytes {raw[:5]!r}")
+    return int.from_bytes(raw[1:5], "big")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--registry", required=True)
+    ap.add_argument("--topic", required=True, action="append")
+    ap.add_argument("--count", type=int, required=True, help="stop after this many records")
+    ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--offset", type=int, default=None, help="start offset (default: beginning)")
+    args = ap.parse_args()
+
+    sr = SchemaRegistryClient({"url": args.registry})
+    deser = AvroDeserializer(sr)
+    consumer = Consumer({
+        "bootstrap.servers": args.bootstrap,
+        "group.id": "sluice-test-reader",
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+        "topic.metadata.refresh.interval.ms": 1000,
+    })
+    start = OFFSET_BEGINNING if args.offset is None else args.offset
+    consumer.assign([TopicPartition(t, 0, start) for t in args.topic])
+    seen = 0
+    deadline = time.time() + args.timeout
+    while seen < args.count and time.time() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            # Topic not created yet: keep polling until the deadline.
+            print(f"consumer: {msg.error()}", file=sys.stderr)
+            continue
+        ctx_k = SerializationContext(msg.topic(), MessageField.KEY)
+        ctx_v = SerializationContext(msg.topic(), MessageField.VALUE)
+        out = {
+            "topic": msg.topic(),
+            "partition": msg.partition(),
+            "offset": msg.offset(),
+            "key": plain(deser(msg.key(), ctx_k)) if msg.key() is not None else None,
+            "value": plain(deser(msg.value(), ctx_v)) if msg.value() is not None else None,
+            "key_schema_id": schema_id(msg.key()),
+            "value_schema_id": schema_id(msg.value()),
+        }
+        print(json.dumps(out, sort_keys=True), flush=True)
+        seen += 1
+    consumer.close()
+    if seen < args.count:
+        print(f"consumer: only {seen} of {args.count} records within {args.timeout}s", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
