@@ -84,19 +84,7 @@ psql -d shop -c "DELETE FROM orders WHERE id = 3"
 
 log "events on topic shop.public.orders, decoded by confluent-kafka's AvroDeserializer via the bundled registry:"
 "$PY" "$ROOT/tests/py/consume.py" --bootstrap "127.0.0.1:$KPORT" --registry "http://127.0.0.1:$REGPORT" \
-    --topic shop.public.orders --count 6 --timeout 60 |
-    "$PY" -c '
-import json, sys
-for line in sys.stdin:
-    r = json.loads(line)
-    v = r["value"]
-    if v is None:
-        print(f"offset {r[\"offset\"]}: key={json.dumps(r[\"key\"])} tombstone")
-        continue
-    print(f"offset {r[\"offset\"]}: op={v[\"op\"]} key={json.dumps(r[\"key\"])} schema_id={r[\"value_schema_id\"]}")
-    print(f"    before={json.dumps(v[\"before\"])}")
-    print(f"    after ={json.dumps(v[\"after\"])}")
-'
+    --topic shop.public.orders --count 6 --timeout 60 --pretty
 log "confirmed flush LSN of slot sluice: $(psql -d shop -A -t -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'sluice'")"
 log "metrics excerpt:"
 curl -fs "http://127.0.0.1:$ADMINPORT/metrics" | grep -E '^sluice_(events_total|source_confirmed_flush_lsn|ready)' || true

@@ -40,7 +40,7 @@ fi
 
 # --- Python venv -----------------------------------------------------------------------
 VENV="$TOOLS/venv"
-PY_REQS="confluent-kafka[avro,schemaregistry]==2.12.1 avro==1.12.0 fastavro httpx attrs cachetools authlib"
+PY_REQS="confluent-kafka[avro,schemaregistry]==2.12.1 avro==1.12.0 fastavro httpx attrs cachetools authlib==1.6.5"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.reqs" 2>/dev/null)" != "$PY_REQS" ]; then
     log "creating Python venv with confluent-kafka and avro"
     python3 -m venv "$VENV"

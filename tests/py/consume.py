@@ -4,11 +4,14 @@ and AvroDeserializer (not Sluice code). Prints one JSON object per record:
 {"topic","partition","offset","key","value","key_schema_id","value_schema_id"}.
 Values Avro decodes to Decimal or bytes are printed as strings (Decimal) and hex (bytes)."""
 import argparse
+import warnings
 import base64
 import decimal
 import json
 import sys
 import time
+
+warnings.filterwarnings("ignore")
 
 from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -39,6 +42,19 @@ def schema_id(raw):
     return int.from_bytes(raw[1:5], "big")
 
 
+def show(r):
+    v = r["value"]
+    key = json.dumps(r["key"])
+    if v is None:
+        print(f"offset {r['offset']}: key={key} tombstone (value null)", flush=True)
+        return
+    print(f"offset {r['offset']}: op={v['op']} key={key} value schema id={r['value_schema_id']}")
+    print(f"    before: {json.dumps(v['before'])}")
+    print(f"    after:  {json.dumps(v['after'])}")
+    src = v["source"]
+    print(f"    source: snapshot={src['snapshot']} txId={src['txId']} lsn={src['lsn']} ts_ms={src['ts_ms']}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
@@ -47,6 +63,7 @@ def main():
     ap.add_argument("--count", type=int, required=True, help="stop after this many records")
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--offset", type=int, default=None, help="start offset (default: beginning)")
+    ap.add_argument("--pretty", action="store_true", help="human-readable output instead of JSON lines")
     args = ap.parse_args()
 
     sr = SchemaRegistryClient({"url": args.registry})
@@ -81,7 +98,10 @@ def main():
             "key_schema_id": schema_id(msg.key()),
             "value_schema_id": schema_id(msg.value()),
         }
-        print(json.dumps(out, sort_keys=True), flush=True)
+        if args.pretty:
+            show(out)
+        else:
+            print(json.dumps(out, sort_keys=True), flush=True)
         seen += 1
     consumer.close()
     if seen < args.count:
