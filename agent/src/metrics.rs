@@ -1,8 +1,15 @@
 //! Prometheus metrics. Base units, `_total` counters, bounded labels (never LSNs or keys).
 
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
 use prometheus::{
     Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use sluice_postgres::SourceStats;
+
+/// Statuses pg_replication_slots.wal_status can take.
+const WAL_STATUSES: [&str; 4] = ["reserved", "extended", "unreserved", "lost"];
 
 pub struct Metrics {
     registry: Registry,
@@ -24,6 +31,26 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// Schemas registered (or found) in the registry, by subject kind (key, value).
     pub schemas: IntCounterVec,
+    /// Shared with the PostgreSQL source; copied into the metrics below at scrape time.
+    pub source: Arc<SourceStats>,
+    received_bytes: IntCounter,
+    decode_errors: IntCounter,
+    toast_reselects: IntCounter,
+    toast_unavailable: IntCounter,
+    retained_wal: IntGauge,
+    flush_lag: IntGauge,
+    wal_status: IntGaugeVec,
+    snapshot_rows: IntCounter,
+    snapshot_tables_remaining: IntGauge,
+    render_lock: Mutex<()>,
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("valid metric")
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).expect("valid metric")
 }
 
 impl Metrics {
@@ -85,6 +112,46 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let received_bytes = counter(
+            "sluice_source_received_bytes_total",
+            "Replication stream bytes received from PostgreSQL",
+        );
+        let decode_errors = counter(
+            "sluice_source_decode_errors_total",
+            "pgoutput messages that could not be decoded",
+        );
+        let toast_reselects = counter(
+            "sluice_toast_reselects_total",
+            "Unchanged TOASTed values re-read from the table by key",
+        );
+        let toast_unavailable = counter(
+            "sluice_toast_unavailable_total",
+            "Unchanged TOASTed values that could not be re-read (row gone) and were emitted as the placeholder",
+        );
+        let retained_wal = gauge(
+            "sluice_slot_retained_wal_bytes",
+            "WAL the replication slot holds back (current WAL LSN - restart_lsn)",
+        );
+        let flush_lag = gauge(
+            "sluice_slot_flush_lag_bytes",
+            "current WAL LSN - the slot's confirmed_flush_lsn",
+        );
+        let wal_status = IntGaugeVec::new(
+            Opts::new(
+                "sluice_slot_wal_status",
+                "1 for the slot's current wal_status (lost: the slot was invalidated)",
+            ),
+            &["status"],
+        )
+        .expect("valid metric");
+        let snapshot_rows = counter(
+            "sluice_snapshot_rows_total",
+            "Rows read by the initial snapshot",
+        );
+        let snapshot_tables_remaining = gauge(
+            "sluice_snapshot_tables_remaining",
+            "Tables the running snapshot has still to read",
+        );
         for c in [
             Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(tombstones.clone()),
@@ -96,6 +163,15 @@ impl Metrics {
             Box::new(errors.clone()),
             Box::new(schemas.clone()),
             Box::new(build_info.clone()),
+            Box::new(received_bytes.clone()),
+            Box::new(decode_errors.clone()),
+            Box::new(toast_reselects.clone()),
+            Box::new(toast_unavailable.clone()),
+            Box::new(retained_wal.clone()),
+            Box::new(flush_lag.clone()),
+            Box::new(wal_status.clone()),
+            Box::new(snapshot_rows.clone()),
+            Box::new(snapshot_tables_remaining.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -113,11 +189,67 @@ impl Metrics {
             last_source_ts,
             errors,
             schemas,
+            source: Arc::new(SourceStats::default()),
+            received_bytes,
+            decode_errors,
+            toast_reselects,
+            toast_unavailable,
+            retained_wal,
+            flush_lag,
+            wal_status,
+            snapshot_rows,
+            snapshot_tables_remaining,
+            render_lock: Mutex::new(()),
+        }
+    }
+
+    /// Copies the source's atomics into the registered metrics.
+    fn sync_source(&self) {
+        let s = &self.source;
+        let sync = |c: &IntCounter, v: u64| {
+            let cur = c.get();
+            if v > cur {
+                c.inc_by(v - cur);
+            }
+        };
+        sync(
+            &self.received_bytes,
+            s.bytes_received.load(Ordering::Relaxed),
+        );
+        sync(&self.decode_errors, s.decode_errors.load(Ordering::Relaxed));
+        sync(
+            &self.toast_reselects,
+            s.toast_reselects.load(Ordering::Relaxed),
+        );
+        sync(
+            &self.toast_unavailable,
+            s.toast_unavailable.load(Ordering::Relaxed),
+        );
+        sync(&self.snapshot_rows, s.snapshot_rows.load(Ordering::Relaxed));
+        self.snapshot_tables_remaining
+            .set(s.snapshot_tables_remaining.load(Ordering::Relaxed) as i64);
+        self.retained_wal
+            .set(s.retained_wal_bytes.load(Ordering::Relaxed) as i64);
+        self.flush_lag
+            .set(s.flush_lag_bytes.load(Ordering::Relaxed) as i64);
+        let confirmed = s.confirmed_lsn.load(Ordering::Relaxed);
+        if confirmed > 0 {
+            self.confirmed_lsn.set(confirmed as f64);
+        }
+        let status = s.wal_status.lock().map(|g| g.clone()).unwrap_or_default();
+        if !status.is_empty() {
+            for st in WAL_STATUSES {
+                self.wal_status
+                    .with_label_values(&[st])
+                    .set((st == status) as i64);
+            }
         }
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        let _guard = self.render_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.sync_source();
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()

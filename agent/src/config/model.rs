@@ -40,6 +40,20 @@ pub struct PostgresSection {
     /// Seconds between standby status updates when idle.
     #[serde(default = "default_status_interval")]
     pub status_interval_secs: u64,
+    /// Unchanged TOASTed values: re-read by key, or an explicit placeholder.
+    #[serde(default)]
+    pub toast: ToastSetting,
+    /// Seconds between pg_logical_emit_message heartbeats (0 disables).
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ToastSetting {
+    #[default]
+    Reselect,
+    Placeholder,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -130,6 +144,9 @@ fn default_name() -> String {
 }
 fn default_status_interval() -> u64 {
     10
+}
+fn default_heartbeat() -> u64 {
+    60
 }
 fn default_partitions() -> i32 {
     1

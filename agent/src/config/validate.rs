@@ -9,7 +9,7 @@ use sluice_core::TableName;
 use sluice_kafka::KafkaConfig;
 use sluice_postgres::{SnapshotMode, SourceConfig};
 
-use super::{Config, ConfigError, RegistryMode, SnapshotSetting};
+use super::{Config, ConfigError, RegistryMode, SnapshotSetting, ToastSetting};
 
 /// A checked configuration, ready for the pipeline.
 #[derive(Debug, Clone)]
@@ -177,6 +177,12 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     SnapshotSetting::WhenNeeded => SnapshotMode::WhenNeeded,
                 },
                 status_interval: Duration::from_secs(pg.status_interval_secs),
+                toast: match pg.toast {
+                    ToastSetting::Reselect => sluice_postgres::ToastMode::Reselect,
+                    ToastSetting::Placeholder => sluice_postgres::ToastMode::Placeholder,
+                },
+                heartbeat_interval: (pg.heartbeat_interval_secs > 0)
+                    .then(|| Duration::from_secs(pg.heartbeat_interval_secs)),
             })
         }
     };

@@ -23,7 +23,7 @@ pub struct Encoder {
     registry: RegistryClient,
     metrics: Arc<Metrics>,
     codecs: HashMap<TableId, Entry>,
-    /// The last encoded key and value (Confluent framed).
+    /// The last encoded key (empty: no key) and value, Confluent framed.
     pub key: Vec<u8>,
     pub value: Vec<u8>,
 }
@@ -84,7 +84,10 @@ impl Encoder {
         value.clear();
         let result = async {
             let e = self.entry(&change.table).await?;
-            e.codec.encode_key(&mut key, e.key_id, change)?;
+            // A truncate concerns the whole table: no key.
+            if change.op != sluice_core::Op::Truncate {
+                e.codec.encode_key(&mut key, e.key_id, change)?;
+            }
             e.codec
                 .encode_value(&mut value, e.value_id, change, now_ms)?;
             Ok::<_, PipelineError>(e.codec.topic.clone())

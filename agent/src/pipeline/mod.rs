@@ -160,8 +160,9 @@ async fn run_once(
 
     let source_cfg = source_cfg.clone();
     let stop = source_stop.clone();
+    let stats = metrics.source.clone();
     let mut source = tokio::spawn(async move {
-        sluice_postgres::run(&source_cfg, tx, ack_rx, status_tx, stop)
+        sluice_postgres::run(&source_cfg, tx, ack_rx, status_tx, stats, stop)
             .await
             .map_err(PipelineError::from)
     });

@@ -77,7 +77,6 @@ impl Sink {
                     }
                     newer
                 });
-                self.metrics.confirmed_lsn.set(lsn.0 as f64);
             }
             Some(Ok(None)) => self.metrics.in_flight.dec(),
             Some(Err(e)) => return Err(e.into()),
@@ -110,9 +109,10 @@ impl Sink {
                     .metrics
                     .events
                     .with_label_values(&[&change.table.name.to_string(), change.op.code()]);
+                let key = (!self.encoder.key.is_empty()).then_some(self.encoder.key.as_slice());
                 let delivery = self
                     .producer
-                    .send(&topic, &self.encoder.key, Some(&self.encoder.value))
+                    .send(&topic, key, Some(&self.encoder.value))
                     .await?;
                 acks.push_delivery(async move {
                     delivery.await?;
@@ -121,7 +121,7 @@ impl Sink {
                 });
                 self.metrics.in_flight.inc();
                 if change.op == sluice_core::Op::Delete && self.tombstones {
-                    let delivery = self.producer.send(&topic, &self.encoder.key, None).await?;
+                    let delivery = self.producer.send(&topic, key, None).await?;
                     let tomb = self.metrics.tombstones.clone();
                     acks.push_delivery(async move {
                         delivery.await?;

@@ -36,7 +36,14 @@ fn field(buf: &mut Vec<u8>, f: &FieldPlan, v: &Value) -> Result<(), FieldError> 
         value_kind: v.kind(),
         reason: reason.to_string(),
     };
+    let placeholder_kind = matches!(
+        f.kind,
+        FieldKind::String | FieldKind::Json | FieldKind::Bytes
+    );
     match v {
+        // An unchanged TOASTed text/bytes value keeps Debezium's explicit marker even in a
+        // nullable column: a null would claim the value was erased.
+        Value::Unchanged if placeholder_kind => {}
         Value::Null | Value::Absent | Value::Unchanged if f.nullable => {
             binary::branch(buf, 0);
             return Ok(());

@@ -19,6 +19,8 @@ pub enum Op {
     Delete,
     /// A row read by the initial snapshot.
     Read,
+    /// The table was truncated (no rows, no key).
+    Truncate,
 }
 
 impl Op {
@@ -28,10 +30,11 @@ impl Op {
             Op::Update => "u",
             Op::Delete => "d",
             Op::Read => "r",
+            Op::Truncate => "t",
         }
     }
 
-    pub const ALL: [Op; 4] = [Op::Create, Op::Update, Op::Delete, Op::Read];
+    pub const ALL: [Op; 5] = [Op::Create, Op::Update, Op::Delete, Op::Read, Op::Truncate];
 }
 
 /// Whether a change comes from the snapshot, and where in it.

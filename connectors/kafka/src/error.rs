@@ -9,6 +9,8 @@ pub enum SinkError {
     Config(String),
     #[error("Kafka did not accept an event for topic {topic}: {source}")]
     Delivery { topic: String, source: KafkaError },
+    #[error("an event of {bytes} bytes for topic {topic} is larger than the producer allows. Fix: raise sink.kafka.properties.\"message.max.bytes\" (and the topic's max.message.bytes / the broker's message.max.bytes)")]
+    TooLarge { topic: String, bytes: usize },
     #[error("cannot create Kafka topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
     #[error("Kafka client error: {0}")]
@@ -56,7 +58,7 @@ fn kafka_class(e: &KafkaError) -> ErrorClass {
 impl Classify for SinkError {
     fn class(&self) -> ErrorClass {
         match self {
-            SinkError::Config(_) => ErrorClass::Permanent,
+            SinkError::Config(_) | SinkError::TooLarge { .. } => ErrorClass::Permanent,
             SinkError::Delivery { source, .. } | SinkError::Client(source) => kafka_class(source),
             SinkError::CreateTopic { .. } => ErrorClass::Transient,
             SinkError::Canceled => ErrorClass::Transient,

@@ -115,12 +115,15 @@ impl Producer {
     pub async fn send(
         &self,
         topic: &str,
-        key: &[u8],
+        key: Option<&[u8]>,
         value: Option<&[u8]>,
     ) -> Result<impl std::future::Future<Output = Result<(), SinkError>> + Send + 'static, SinkError>
     {
         loop {
-            let mut rec = FutureRecord::<[u8], [u8]>::to(topic).key(key);
+            let mut rec = FutureRecord::<[u8], [u8]>::to(topic);
+            if let Some(k) = key {
+                rec = rec.key(k);
+            }
             if let Some(v) = value {
                 rec = rec.payload(v);
             }
@@ -137,6 +140,15 @@ impl Producer {
                 }
                 Err((rdkafka::error::KafkaError::MessageProduction(Code::QueueFull), _)) => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(Code::MessageSizeTooLarge),
+                    _,
+                )) => {
+                    return Err(SinkError::TooLarge {
+                        topic: topic.to_string(),
+                        bytes: key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
+                    })
                 }
                 Err((source, _)) => {
                     return Err(SinkError::Delivery {

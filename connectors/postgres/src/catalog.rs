@@ -56,6 +56,43 @@ pub async fn check_server(client: &Client) -> Result<(), PgError> {
     Ok(())
 }
 
+/// The role must be allowed to replicate and to read the tables.
+pub async fn check_privileges(client: &Client, tables: &[TableName]) -> Result<(), PgError> {
+    let row = client
+        .query_one(
+            "SELECT current_user::text, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(PgError::sql("read role attributes"))?;
+    let user: String = row.get(0);
+    let can_replicate: bool = row.get(1);
+    if !can_replicate {
+        return Err(PgError::Config(format!(
+            "role {user:?} may not start replication. Fix: ALTER ROLE {} REPLICATION",
+            quote_ident(&user)
+        )));
+    }
+    for t in tables {
+        let ok = client
+            .query_one(
+                "SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL ELSE has_table_privilege(to_regclass($1), 'SELECT') END",
+                &[&qualified(t)],
+            )
+            .await
+            .map_err(PgError::sql("check table privileges"))?;
+        // NULL: the table does not exist; check_tables reports that.
+        if ok.get::<_, Option<bool>>(0) == Some(false) {
+            return Err(PgError::Config(format!(
+                "role {user:?} cannot read table {t} (needed for the snapshot and TOAST re-reads). Fix: GRANT SELECT ON {} TO {}",
+                qualified(t),
+                quote_ident(&user)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that every configured table exists and has a key.
 pub async fn check_tables(client: &Client, tables: &[TableName]) -> Result<(), PgError> {
     for t in tables {
@@ -146,6 +183,7 @@ pub async fn ensure_publication(
 /// The replication slot as the catalog shows it.
 #[derive(Debug, Clone)]
 pub struct SlotInfo {
+    pub wal_status: Option<String>,
     pub plugin: Option<String>,
     pub database: Option<String>,
     pub confirmed_flush: Option<String>,
@@ -155,7 +193,7 @@ pub struct SlotInfo {
 pub async fn find_slot(client: &Client, slot: &str) -> Result<Option<SlotInfo>, PgError> {
     let row = client
         .query_opt(
-            "SELECT plugin::text, database::text, confirmed_flush_lsn::text, active_pid \
+            "SELECT plugin::text, database::text, confirmed_flush_lsn::text, active_pid, wal_status \
              FROM pg_replication_slots WHERE slot_name = $1",
             &[&slot],
         )
@@ -166,6 +204,7 @@ pub async fn find_slot(client: &Client, slot: &str) -> Result<Option<SlotInfo>, 
         database: r.get(1),
         confirmed_flush: r.get(2),
         active_pid: r.get(3),
+        wal_status: r.get(4),
     }))
 }
 

@@ -74,6 +74,8 @@ pub enum PgError {
     UnsupportedAuth(String),
     #[error("the change pipeline stopped")]
     PipelineClosed,
+    #[error("replication slot {slot:?} is in use by another connection (PID {pid}): another Sluice instance or client is streaming from it. Sluice retries until it is free; stop the other consumer, or give this instance its own source.postgres.slot")]
+    SlotBusy { slot: String, pid: i32 },
 }
 
 impl Classify for PgError {
@@ -89,7 +91,7 @@ impl Classify for PgError {
                 }
                 None => ErrorClass::Transient,
             },
-            PgError::Protocol { .. } => ErrorClass::Transient,
+            PgError::Protocol { .. } | PgError::SlotBusy { .. } => ErrorClass::Transient,
             PgError::Decode(_)
             | PgError::Config(_)
             | PgError::UnsupportedAuth(_)

@@ -15,6 +15,8 @@ pub mod stream;
 pub mod text;
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sluice_core::{Lsn, SourceEvent, TableName};
@@ -48,6 +50,35 @@ impl SnapshotMode {
     }
 }
 
+/// What to do with unchanged TOASTed values that the server does not send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ToastMode {
+    /// Read the current value by primary key.
+    #[default]
+    Reselect,
+    /// Keep an explicit placeholder (`__debezium_unavailable_value`).
+    Placeholder,
+}
+
+/// Counters and gauges the source keeps for the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    pub bytes_received: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub toast_reselects: AtomicU64,
+    pub toast_unavailable: AtomicU64,
+    /// Last position confirmed to PostgreSQL.
+    pub confirmed_lsn: AtomicU64,
+    /// WAL the slot holds back (current WAL position - restart_lsn).
+    pub retained_wal_bytes: AtomicU64,
+    /// current WAL position - confirmed_flush_lsn.
+    pub flush_lag_bytes: AtomicU64,
+    /// pg_replication_slots.wal_status (reserved, extended, unreserved, lost).
+    pub wal_status: Mutex<String>,
+    pub snapshot_rows: AtomicU64,
+    pub snapshot_tables_remaining: AtomicU64,
+}
+
 #[derive(Clone, Debug)]
 pub struct SourceConfig {
     /// Parsed from `source.postgres.url`, with the password from `password_file` applied.
@@ -58,7 +89,24 @@ pub struct SourceConfig {
     pub snapshot: SnapshotMode,
     /// How often a standby status update is sent even when nothing changed.
     pub status_interval: Duration,
+    pub toast: ToastMode,
+    /// Interval of `pg_logical_emit_message` heartbeats; `None` disables them.
+    pub heartbeat_interval: Option<Duration>,
 }
+
+/// The pgoutput protocol version for a server version: 1 before 14, then 2 (14), 3 (15),
+/// 4 (16 and later).
+pub fn proto_version(server_version: u32) -> u32 {
+    match server_version / 10000 {
+        0..=13 => 1,
+        14 => 2,
+        15 => 3,
+        _ => 4,
+    }
+}
+
+/// Oldest supported server.
+pub const MIN_SERVER_VERSION: u32 = 140000;
 
 /// What the source tells the pipeline about its progress.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,10 +124,12 @@ pub async fn run(
     tx: mpsc::Sender<SourceEvent>,
     acked: watch::Receiver<Lsn>,
     status: watch::Sender<SourceStatus>,
+    stats: Arc<SourceStats>,
     shutdown: CancellationToken,
 ) -> Result<(), PgError> {
     let sql = catalog::connect_sql(&cfg.pg).await?;
     catalog::check_server(&sql).await?;
+    catalog::check_privileges(&sql, &cfg.tables).await?;
     catalog::check_tables(&sql, &cfg.tables).await?;
     catalog::ensure_publication(&sql, &cfg.publication, &cfg.tables).await?;
 
@@ -88,6 +138,13 @@ pub async fn run(
     status.send_modify(|s| s.connected = true);
     let version = repl.server_version();
     tracing::info!(server_version = version, "replication connection open");
+    if version < MIN_SERVER_VERSION {
+        return Err(PgError::Config(format!(
+            "PostgreSQL {}.{} is not supported; Sluice needs PostgreSQL 14 or newer",
+            version / 10000,
+            version % 10000
+        )));
+    }
 
     let slot_q = catalog::quote_ident(&cfg.slot);
     let existing = catalog::find_slot(&sql, &cfg.slot).await?;
@@ -112,7 +169,19 @@ pub async fn run(
                 )));
             }
             if let Some(pid) = info.active_pid {
-                tracing::warn!(slot = %cfg.slot, pid, "replication slot is in use by another connection");
+                // Transient: a previous instance may still be shutting down.
+                return Err(PgError::SlotBusy {
+                    slot: cfg.slot.clone(),
+                    pid,
+                });
+            }
+            if info.wal_status.as_deref() == Some("lost") {
+                return Err(PgError::Config(format!(
+                    "replication slot {:?} was invalidated: PostgreSQL removed WAL it still needed \
+                     (max_slot_wal_keep_size), so changes were lost. Fix: drop it with \
+                     SELECT pg_drop_replication_slot('{}') and start again (a new snapshot is taken)",
+                    cfg.slot, cfg.slot
+                )));
             }
             if let Some(lsn) = info.confirmed_flush.as_deref().and_then(|s| s.parse().ok()) {
                 start_lsn = lsn;
@@ -135,7 +204,14 @@ pub async fn run(
                     format!("CREATE_REPLICATION_SLOT {slot_q} LOGICAL pgoutput NOEXPORT_SNAPSHOT")
                 }
             };
-            let rows = repl.simple_query(&sql_create).await?;
+            let rows = repl.simple_query(&sql_create).await.map_err(|e| match e {
+                PgError::Server { error, .. } if error.code == "53400" => PgError::Config(format!(
+                    "cannot create replication slot {:?}: all replication slots are in use. Fix: raise \
+                     max_replication_slots in postgresql.conf (restart needed) or drop unused slots",
+                    cfg.slot
+                )),
+                e => e,
+            })?;
             let row = rows
                 .first()
                 .ok_or_else(|| PgError::protocol("CREATE_REPLICATION_SLOT", "no result row"))?;
@@ -153,7 +229,8 @@ pub async fn run(
                 let name = row.get(2).cloned().flatten().ok_or_else(|| {
                     PgError::protocol("CREATE_REPLICATION_SLOT", "no exported snapshot name")
                 })?;
-                let result = snapshot::run(&cfg.pg, &name, consistent, &cfg.tables, &tx).await;
+                let result =
+                    snapshot::run(&cfg.pg, &name, consistent, &cfg.tables, &tx, &stats).await;
                 if let Err(e) = result {
                     // Without the slot, the next start snapshots again instead of
                     // silently missing the rows not yet read.
@@ -173,20 +250,31 @@ pub async fn run(
     }
 
     let pubs = catalog::quote_literal(&catalog::quote_ident(&cfg.publication));
+    // Streaming of in-progress transactions stays off: PostgreSQL spills large
+    // transactions to disk and sends each whole after its commit, and Sluice passes the
+    // changes on as they arrive through bounded queues, so memory stays bounded without
+    // exposing changes that may still abort.
     let start = format!(
-        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '1', publication_names {pubs})"
+        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{}', publication_names {pubs})",
+        proto_version(version)
     );
     repl.start_copy_both(&start).await?;
     status.send_modify(|s| s.streaming = true);
     tracing::info!(slot = %cfg.slot, from = %start_lsn, "streaming changes");
     let result = stream::Streamer {
         conn: repl,
-        sql: &sql,
-        tables: cfg.tables.iter().cloned().collect::<HashSet<_>>(),
+        ctx: stream::Context {
+            sql: &sql,
+            tables: cfg.tables.iter().cloned().collect::<HashSet<_>>(),
+            toast: cfg.toast,
+            stats,
+        },
+        slot: cfg.slot.clone(),
         tx,
         acked,
         shutdown,
         status_interval: cfg.status_interval,
+        heartbeat_interval: cfg.heartbeat_interval,
         start_lsn,
     }
     .run()

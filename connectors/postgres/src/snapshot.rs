@@ -25,7 +25,12 @@ pub async fn run(
     consistent_point: Lsn,
     tables: &[TableName],
     tx: &mpsc::Sender<SourceEvent>,
+    stats: &crate::SourceStats,
 ) -> Result<u64, PgError> {
+    use std::sync::atomic::Ordering;
+    stats
+        .snapshot_tables_remaining
+        .store(tables.len() as u64, Ordering::Relaxed);
     let client = catalog::connect_sql(cfg).await?;
     client
         .batch_execute(&format!(
@@ -106,6 +111,7 @@ pub async fn run(
                 ordinal += 1;
             }
             rows_done += got;
+            stats.snapshot_rows.fetch_add(got, Ordering::Relaxed);
             if got < FETCH_ROWS as u64 {
                 break;
             }
@@ -114,6 +120,9 @@ pub async fn run(
             .batch_execute("CLOSE sluice_snap")
             .await
             .map_err(PgError::sql("close snapshot cursor"))?;
+        stats
+            .snapshot_tables_remaining
+            .fetch_sub(1, Ordering::Relaxed);
         tracing::info!(table = %t, rows = rows_done, "snapshot of table done");
     }
     if let Some(mut last) = held.take() {

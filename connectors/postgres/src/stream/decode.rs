@@ -1,0 +1,256 @@
+//! pgoutput messages to change events: relation cache, transaction state, tuples to rows.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use sluice_core::{
+    Change, Lsn, Op, Row, SnapshotMarker, SourceEvent, SourceInfo, Table, TableName, TxnInfo, Value,
+};
+
+use super::{toast, Context, PG_EPOCH_OFFSET_US};
+use crate::catalog;
+use crate::error::PgError;
+use crate::pgoutput::{Decoder, OldKind, PgOutput, TupleValue};
+use crate::text::parse_text;
+use crate::ToastMode;
+
+pub struct State {
+    pub decoder: Decoder,
+    relations: HashMap<u32, Arc<Table>>,
+    pub txn: Option<TxnInfo>,
+    ordinal: u64,
+    /// Highest WAL position received.
+    pub received: Lsn,
+    /// Highest position handed to the sink as an acknowledgement point.
+    pub last_ack_point: Lsn,
+    /// The server asked for an immediate status update.
+    pub reply_requested: bool,
+    /// WAL position of the record the current message decodes.
+    pub record_lsn: Lsn,
+}
+
+impl State {
+    pub fn new(start: Lsn) -> Self {
+        State {
+            decoder: Decoder::new(),
+            relations: HashMap::new(),
+            txn: None,
+            ordinal: 0,
+            received: start,
+            last_ack_point: start,
+            reply_requested: false,
+            record_lsn: Lsn::ZERO,
+        }
+    }
+}
+
+pub async fn on_message(
+    ctx: &Context<'_>,
+    st: &mut State,
+    m: PgOutput,
+    out: &mut VecDeque<SourceEvent>,
+) -> Result<(), PgError> {
+    let ev = match m {
+        PgOutput::Begin { final_lsn, ts, xid } => {
+            let info = TxnInfo {
+                xid,
+                final_lsn,
+                commit_ts_us: ts + PG_EPOCH_OFFSET_US,
+            };
+            st.txn = Some(info.clone());
+            st.ordinal = 0;
+            SourceEvent::Begin(info)
+        }
+        PgOutput::Commit {
+            commit_lsn,
+            end_lsn,
+            ts,
+            ..
+        } => {
+            st.txn = None;
+            st.last_ack_point = st.last_ack_point.max(end_lsn);
+            SourceEvent::Commit {
+                commit_lsn,
+                end_lsn,
+                commit_ts_us: ts + PG_EPOCH_OFFSET_US,
+            }
+        }
+        PgOutput::Relation(rel) => {
+            let catalog = catalog::table_by_oid(ctx.sql, rel.id).await?;
+            let table = catalog::relation_to_table(&rel, catalog.as_ref());
+            tracing::debug!(table = %table.name, columns = table.columns.len(), "relation");
+            st.relations.insert(rel.id, table);
+            return Ok(());
+        }
+        PgOutput::Insert { relation, new, .. } => {
+            let Some(table) = table_for(&ctx.tables, st, relation)? else {
+                return Ok(());
+            };
+            let mut after = tuple_to_row(&table, &new, false)?;
+            resolve_unchanged(ctx, &table, &new, None, &mut after).await?;
+            change(st, table, Op::Create, None, Some(after))
+        }
+        PgOutput::Update {
+            relation, old, new, ..
+        } => {
+            let Some(table) = table_for(&ctx.tables, st, relation)? else {
+                return Ok(());
+            };
+            let before = match &old {
+                Some((kind, t)) => Some(tuple_to_row(&table, t, *kind == OldKind::Key)?),
+                None => None,
+            };
+            let mut after = tuple_to_row(&table, &new, false)?;
+            resolve_unchanged(ctx, &table, &new, before.as_ref(), &mut after).await?;
+            change(st, table, Op::Update, before, Some(after))
+        }
+        PgOutput::Delete {
+            relation,
+            kind,
+            old,
+            ..
+        } => {
+            let Some(table) = table_for(&ctx.tables, st, relation)? else {
+                return Ok(());
+            };
+            let before = tuple_to_row(&table, &old, kind == OldKind::Key)?;
+            change(st, table, Op::Delete, Some(before), None)
+        }
+        PgOutput::Truncate { relations, .. } => {
+            for r in relations {
+                if let Some(table) = table_for(&ctx.tables, st, r)? {
+                    out.push_back(change(st, table, Op::Truncate, None, None));
+                }
+            }
+            return Ok(());
+        }
+        PgOutput::Origin { .. } | PgOutput::Type { .. } | PgOutput::Message { .. } => return Ok(()),
+        other => {
+            // Streaming and two-phase options are not requested, so the server never
+            // sends these; receiving one means a protocol mismatch.
+            return Err(PgError::protocol(
+                "replication",
+                format!("message not expected without streaming/two-phase: {other:?}"),
+            ));
+        }
+    };
+    out.push_back(ev);
+    Ok(())
+}
+
+/// Fills unchanged TOASTed values ('u'): from the old row when it has them (REPLICA
+/// IDENTITY FULL), else re-read by key (`toast: reselect`), else they stay
+/// [`Value::Unchanged`] (`toast: placeholder`, encoded as an explicit marker).
+async fn resolve_unchanged(
+    ctx: &Context<'_>,
+    table: &Table,
+    new: &[TupleValue],
+    before: Option<&Row>,
+    after: &mut Row,
+) -> Result<(), PgError> {
+    let mut missing: Vec<usize> = Vec::new();
+    for (i, v) in after.iter_mut().enumerate() {
+        if *v != Value::Unchanged {
+            continue;
+        }
+        match before.and_then(|b| b.get(i)) {
+            Some(old) if !matches!(old, Value::Unchanged | Value::Absent) => *v = old.clone(),
+            _ => missing.push(i),
+        }
+    }
+    if missing.is_empty() || ctx.toast == ToastMode::Placeholder {
+        return Ok(());
+    }
+    match toast::reselect(ctx.sql, table, new, &missing).await? {
+        Some(values) => {
+            ctx.stats.toast_reselects.fetch_add(1, Ordering::Relaxed);
+            for (i, v) in missing.into_iter().zip(values) {
+                after[i] = v;
+            }
+        }
+        None => {
+            // The row is gone (deleted later in the stream): nothing to read. The
+            // placeholder stays, explicitly, and is counted.
+            ctx.stats.toast_unavailable.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(table = %table.name, "unchanged TOAST value could not be re-read (row no longer exists); emitting the placeholder");
+        }
+    }
+    Ok(())
+}
+
+/// The table for a relation id, or `None` if the table is not configured.
+fn table_for(
+    tables: &HashSet<TableName>,
+    st: &State,
+    relation: u32,
+) -> Result<Option<Arc<Table>>, PgError> {
+    let t = st.relations.get(&relation).ok_or_else(|| {
+        PgError::protocol(
+            "replication",
+            format!("row change for relation {relation} before its Relation message"),
+        )
+    })?;
+    Ok(tables.contains(&t.name).then(|| t.clone()))
+}
+
+fn change(
+    st: &mut State,
+    table: Arc<Table>,
+    op: Op,
+    before: Option<Row>,
+    after: Option<Row>,
+) -> SourceEvent {
+    let txn = st.txn.as_ref();
+    let ordinal = st.ordinal;
+    st.ordinal += 1;
+    SourceEvent::Change(Change {
+        table,
+        op,
+        before,
+        after,
+        source: SourceInfo {
+            lsn: st.record_lsn,
+            commit_lsn: txn.map(|t| t.final_lsn).unwrap_or_default(),
+            ordinal,
+            xid: txn.map(|t| t.xid),
+            commit_ts_us: txn.map(|t| t.commit_ts_us).unwrap_or_default(),
+            snapshot: SnapshotMarker::False,
+        },
+    })
+}
+
+/// With `key_only` (an old tuple of the replica identity key), non-key columns are
+/// [`Value::Absent`]: the source did not send them.
+pub fn tuple_to_row(table: &Table, tuple: &[TupleValue], key_only: bool) -> Result<Row, PgError> {
+    if tuple.len() != table.columns.len() {
+        return Err(PgError::protocol(
+            "replication",
+            format!(
+                "tuple for {} has {} columns, relation has {}",
+                table.name,
+                tuple.len(),
+                table.columns.len()
+            ),
+        ));
+    }
+    tuple
+        .iter()
+        .zip(&table.columns)
+        .map(|(v, c)| match v {
+            TupleValue::Null if key_only && !c.key => Ok(Value::Absent),
+            TupleValue::Null => Ok(Value::Null),
+            TupleValue::Unchanged => Ok(Value::Unchanged),
+            TupleValue::Text(b) => parse_text(c.type_oid, b).map_err(|e| {
+                PgError::Config(format!(
+                    "table {}, column {} ({}): {e}",
+                    table.name, c.name, c.type_name
+                ))
+            }),
+            TupleValue::Binary(_) => Err(PgError::protocol(
+                "replication",
+                "binary tuple data received but binary mode was not requested",
+            )),
+        })
+        .collect()
+}

@@ -1,0 +1,222 @@
+//! PostgreSQL source behaviour against a real server: TOAST, truncate, replica
+//! identity, WAL retention while only other tables change, and preflight errors.
+
+use serde_json::{json, Value};
+use sluice_tests::broker::Broker;
+use sluice_tests::pg::Postgres;
+use sluice_tests::reader;
+use sluice_tests::sluice::{Setup, Sluice};
+use sluice_tests::wait_for;
+use std::time::Duration;
+
+struct Env {
+    pg: Postgres,
+    broker: Broker,
+    setup: Setup,
+}
+
+fn env(ddl: &str) -> Env {
+    let pg = Postgres::start();
+    let broker = Broker::start();
+    pg.psql(ddl);
+    Env {
+        pg,
+        broker,
+        setup: Setup::new(),
+    }
+}
+
+impl Env {
+    fn start(&self, tables: &[&str], extra_pg: &str) -> Sluice {
+        let config = self
+            .setup
+            .write_config(&self.pg, &self.broker.bootstrap(), tables, "");
+        if !extra_pg.is_empty() {
+            let text = std::fs::read_to_string(&config).unwrap();
+            let text = text.replace(
+                "    status_interval_secs: 1\n",
+                &format!("    status_interval_secs: 1\n{extra_pg}"),
+            );
+            std::fs::write(&config, text).unwrap();
+        }
+        let mut s = Sluice::start(&config, self.setup.admin_port);
+        s.wait_ready();
+        s
+    }
+
+    fn read(&self, topic: &str, n: usize) -> Vec<Value> {
+        reader::read(
+            &self.broker.bootstrap(),
+            &self.setup.registry_url(),
+            topic,
+            n,
+            None,
+        )
+    }
+}
+
+/// A 200 kB value PostgreSQL cannot compress, stored out of line (TOAST).
+const BIG: &str = "(SELECT string_agg(md5(i::text), '') FROM generate_series(1, 6250) i)";
+
+#[test]
+fn unchanged_toast_values_are_reselected_not_dropped() {
+    let e = env("CREATE TABLE docs (id int PRIMARY KEY, title text NOT NULL, body text); ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL");
+    let mut s = e.start(&["public.docs"], "");
+    e.pg.psql(&format!("INSERT INTO docs VALUES (1, 'a', {BIG})"));
+    e.pg.psql("UPDATE docs SET title = 'b' WHERE id = 1");
+    let want = e.pg.psql("SELECT body FROM docs WHERE id = 1");
+    let recs = e.read("shop.public.docs", 2);
+    let upd = &recs[1]["value"];
+    assert_eq!(upd["op"], json!("u"));
+    assert_eq!(upd["after"]["title"], json!("b"));
+    let body = upd["after"]["body"]
+        .as_str()
+        .expect("body is a string, not null");
+    assert_eq!(body.len(), 200_000);
+    assert!(body == want, "body differs from the table's value");
+    let (_, metrics) = s.admin_get("/metrics").unwrap();
+    assert!(
+        metrics.contains("sluice_toast_reselects_total 1"),
+        "{metrics}"
+    );
+    s.terminate();
+}
+
+#[test]
+fn toast_placeholder_mode_is_explicit() {
+    let e = env("CREATE TABLE docs (id int PRIMARY KEY, title text NOT NULL, body text); ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL");
+    let mut s = e.start(&["public.docs"], "    toast: placeholder\n");
+    e.pg.psql(&format!("INSERT INTO docs VALUES (1, 'a', {BIG})"));
+    e.pg.psql("UPDATE docs SET title = 'b' WHERE id = 1");
+    let recs = e.read("shop.public.docs", 2);
+    assert_eq!(
+        recs[1]["value"]["after"]["body"],
+        json!("__debezium_unavailable_value")
+    );
+    s.terminate();
+}
+
+#[test]
+fn truncate_emits_keyless_events_per_table() {
+    let e = env("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY); INSERT INTO a VALUES (1); INSERT INTO b VALUES (1)");
+    let mut s = e.start(&["public.a", "public.b"], "");
+    e.pg.psql("TRUNCATE a, b");
+    for topic in ["shop.public.a", "shop.public.b"] {
+        // snapshot row, then the truncate
+        let recs = e.read(topic, 2);
+        assert_eq!(recs[0]["value"]["op"], json!("r"), "{recs:#?}");
+        assert_eq!(recs[1]["value"]["op"], json!("t"), "{recs:#?}");
+        assert_eq!(recs[1]["key"], Value::Null);
+        assert_eq!(recs[1]["value"]["before"], Value::Null);
+        assert_eq!(recs[1]["value"]["after"], Value::Null);
+    }
+    s.terminate();
+}
+
+#[test]
+fn replica_identity_full_carries_the_whole_before_image() {
+    let e = env("CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL, n int); ALTER TABLE t REPLICA IDENTITY FULL");
+    let mut s = e.start(&["public.t"], "");
+    e.pg.psql("INSERT INTO t VALUES (1, 'x', 5)");
+    e.pg.psql("UPDATE t SET v = 'y' WHERE id = 1");
+    e.pg.psql("DELETE FROM t WHERE id = 1");
+    let recs = e.read("shop.public.t", 3);
+    assert_eq!(
+        recs[1]["value"]["before"],
+        json!({"id": 1, "v": "x", "n": 5})
+    );
+    assert_eq!(
+        recs[1]["value"]["after"],
+        json!({"id": 1, "v": "y", "n": 5})
+    );
+    assert_eq!(
+        recs[2]["value"]["before"],
+        json!({"id": 1, "v": "y", "n": 5})
+    );
+    // The key is the primary key, not every column.
+    assert_eq!(recs[2]["key"], json!({"id": 1}));
+    s.terminate();
+}
+
+#[test]
+fn slot_advances_while_only_other_tables_change() {
+    let e = env("CREATE TABLE captured (id int PRIMARY KEY); CREATE TABLE noise (id serial PRIMARY KEY, pad text)");
+    let mut s = e.start(&["public.captured"], "");
+    for _ in 0..20 {
+        e.pg.psql("INSERT INTO noise (pad) SELECT repeat('x', 1000) FROM generate_series(1, 500)");
+    }
+    let after_noise = e.pg.current_lsn();
+    wait_for(
+        "the slot to confirm past WAL of non-captured tables",
+        Duration::from_secs(30),
+        || (e.pg.confirmed_flush("sluice") >= after_noise).then_some(()),
+    );
+    let retained: i64 = e
+        .pg
+        .psql("SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = 'sluice'")
+        .parse()
+        .unwrap();
+    assert!(
+        retained < 1_000_000,
+        "slot still holds {retained} bytes of WAL"
+    );
+    let (_, metrics) = s.admin_get("/metrics").unwrap();
+    assert!(
+        metrics.contains("sluice_slot_wal_status{status=\"reserved\"} 1"),
+        "{metrics}"
+    );
+    s.terminate();
+}
+
+#[test]
+fn preflight_errors_say_what_to_do() {
+    let e = env("CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE nokey (v int); CREATE PUBLICATION sluice FOR TABLE t");
+    let cases: [(&[&str], &str); 3] = [
+        (&["public.missing"], "does not exist"),
+        (&["public.nokey"], "REPLICA IDENTITY FULL"),
+        // The publication exists and does not cover the table.
+        (&["public.t", "public.nokey2"], "does not exist"),
+    ];
+    for (tables, needle) in cases {
+        let config = e
+            .setup
+            .write_config(&e.pg, &e.broker.bootstrap(), tables, "");
+        let (code, stderr) =
+            sluice_tests::sluice::run_to_exit(&["run", "--config", config.to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
+    }
+    e.pg.psql("CREATE TABLE other (id int PRIMARY KEY)");
+    let config = e
+        .setup
+        .write_config(&e.pg, &e.broker.bootstrap(), &["public.other"], "");
+    let (code, stderr) =
+        sluice_tests::sluice::run_to_exit(&["run", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ALTER PUBLICATION \"sluice\" ADD TABLE \"public\".\"other\""),
+        "{stderr}"
+    );
+
+    // A role without REPLICATION.
+    e.pg.psql("CREATE ROLE app LOGIN PASSWORD 'pw'; GRANT SELECT ON t TO app");
+    let config = e
+        .setup
+        .write_config(&e.pg, &e.broker.bootstrap(), &["public.t"], "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("postgres://postgres@", "postgres://app:pw@");
+    let text = text
+        .lines()
+        .filter(|l| !l.contains("password_file"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, text).unwrap();
+    let (code, stderr) =
+        sluice_tests::sluice::run_to_exit(&["run", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ALTER ROLE \"app\" REPLICATION"),
+        "{stderr}"
+    );
+}
