@@ -1,6 +1,6 @@
 //! Error types of the registry server: [`RegistryError`] for storage (opening
-//! the directory, writing files) and [`ApiError`], the Confluent-style
-//! `{"error_code": N, "message": "..."}` answer of the REST API.
+//! the directory or topic, writing records) and [`ApiError`], the
+//! Confluent-style `{"error_code": N, "message": "..."}` answer of the REST API.
 
 use std::path::PathBuf;
 
@@ -16,15 +16,26 @@ pub mod codes {
     pub const SUBJECT_NOT_FOUND: u32 = 40401;
     pub const VERSION_NOT_FOUND: u32 = 40402;
     pub const SCHEMA_NOT_FOUND: u32 = 40403;
+    pub const SUBJECT_SOFT_DELETED: u32 = 40404;
+    pub const SUBJECT_NOT_SOFT_DELETED: u32 = 40405;
+    pub const VERSION_SOFT_DELETED: u32 = 40406;
+    pub const VERSION_NOT_SOFT_DELETED: u32 = 40407;
+    pub const SUBJECT_COMPATIBILITY_NOT_CONFIGURED: u32 = 40408;
+    pub const SUBJECT_MODE_NOT_CONFIGURED: u32 = 40409;
+    pub const INCOMPATIBLE_SCHEMA: u32 = 40901;
     pub const INVALID_SCHEMA: u32 = 42201;
     pub const INVALID_VERSION: u32 = 42202;
+    pub const INVALID_COMPATIBILITY_LEVEL: u32 = 42203;
+    pub const INVALID_MODE: u32 = 42204;
     pub const OPERATION_NOT_PERMITTED: u32 = 42205;
+    pub const ID_DOES_NOT_MATCH: u32 = 42207;
     pub const INVALID_SUBJECT: u32 = 42208;
     pub const SCHEMA_TOO_LARGE: u32 = 42209;
     pub const STORE_ERROR: u32 = 50001;
+    pub const OPERATION_TIMEOUT: u32 = 50002;
 }
 
-/// Failure to open or write the registry's storage directory.
+/// Failure to open or write the registry's storage (directory or Kafka topic).
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("schema registry storage: {action} {path}: {source}")]
@@ -38,6 +49,24 @@ pub enum RegistryError {
     Corrupt { path: PathBuf, detail: String },
     #[error("schema registry storage: {0}")]
     Exhausted(String),
+    /// A Kafka operation failed.
+    #[error("schema registry storage: Kafka topic '{topic}': {action}: {detail}")]
+    Kafka {
+        topic: String,
+        action: String,
+        detail: String,
+    },
+    /// Another registry instance took over the storage: this one only serves
+    /// reads from now on.
+    #[error("schema registry storage: this registry instance no longer accepts writes: {0}")]
+    Fenced(String),
+    /// The storage did not answer in time; the write may or may not have happened.
+    #[error("schema registry storage: timed out: {0}")]
+    Timeout(String),
+    /// The write was stored, but a conflicting write by another registry
+    /// instance came first and won.
+    #[error("schema registry storage: {0}")]
+    Conflict(String),
 }
 
 impl RegistryError {
@@ -69,6 +98,14 @@ impl ApiError {
             code,
             message: message.into(),
         }
+    }
+
+    pub fn not_found(code: u32, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn unprocessable(code: u32, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
     pub fn subject_not_found(subject: &str) -> Self {
@@ -158,7 +195,16 @@ impl ApiError {
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
-        ApiError::internal(format!("Error while storing the schema: {e}"))
+        match e {
+            RegistryError::Timeout(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::OPERATION_TIMEOUT,
+                format!("Error while writing to the schema registry storage: {e}"),
+            ),
+            e => ApiError::internal(format!(
+                "Error while writing to the schema registry storage: {e}"
+            )),
+        }
     }
 }
 

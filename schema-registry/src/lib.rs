@@ -1,18 +1,24 @@
 //! Confluent-compatible schema registry, bundled in the Sluice agent and
 //! usable standalone.
 //!
-//! - [`Registry`]: durable state in a directory ([`Registry::open`]).
-//! - [`router`] / [`serve`]: the REST API (`/subjects/...`, `/schemas/ids/...`)
-//!   that standard clients (confluent-kafka, Kafka Connect converters, kcat)
-//!   talk to unchanged.
+//! - [`Registry`]: durable state, as an ordered log of records replayed at
+//!   open, in a directory ([`Registry::open`]) or in a Kafka compacted topic
+//!   ([`Registry::open_kafka`]).
+//! - [`router`] / [`serve`]: the REST API (`/subjects/...`, `/schemas/...`,
+//!   `/config/...`, `/mode/...`, `/compatibility/...`) that standard clients
+//!   (confluent-kafka, Kafka Connect converters, kcat) talk to unchanged:
+//!   compatibility levels enforced on registration ([`compat`]), modes
+//!   (READWRITE, READONLY, READONLY_OVERRIDE, IMPORT), soft and permanent
+//!   deletes.
 //! - [`RegistryClient`]: HTTP client for the bundled or an external registry.
 //!
-//! Only Avro schemas without references are supported for now; there are no
-//! compatibility checks, modes or deletes yet.
+//! Only Avro schemas without references are supported for now.
 
 mod api;
 mod client;
+pub mod compat;
 mod error;
+mod mode;
 mod schema;
 mod store;
 
@@ -22,8 +28,9 @@ use std::sync::Arc;
 pub use api::{router, MAX_BODY_BYTES};
 pub use client::{ClientError, RegistryClient, REQUEST_TIMEOUT};
 pub use error::{ApiError, RegistryError, CONTENT_TYPE_V1};
+pub use mode::Mode;
 pub use schema::SchemaType;
-pub use store::Registry;
+pub use store::{Deleted, KafkaStorageConfig, Registry, SchemaInfo, VersionInfo, VersionSpec};
 
 /// Serve the registry's REST API on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -32,7 +39,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, dir = %reg.dir().display(), "schema registry listening");
+        tracing::info!(%addr, storage = %reg.storage(), "schema registry listening");
     }
     axum::serve(listener, router(reg))
         .with_graceful_shutdown(shutdown)
