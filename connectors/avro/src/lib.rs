@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sluice_core::{Change, Table};
 
 pub use encode::FieldError;
-pub use schema::{FieldKind, FieldPlan};
+pub use schema::{FieldKind, FieldPlan, RecordKind};
 
 /// Confluent wire format: magic byte 0, then the schema id as 4 big-endian bytes.
 pub fn write_header(buf: &mut Vec<u8>, schema_id: u32) {

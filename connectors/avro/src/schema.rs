@@ -2,11 +2,14 @@
 //! the per-column encoding plan that goes with them.
 
 use serde_json::{json, Map, Value as Json};
-use sluice_core::{Column, Table};
+use sluice_core::table::oid;
+use sluice_core::{Column, Table, TypeInfo, TypeKind};
 
-/// How a column is represented in Avro (Debezium's default `precise` decimals and
-/// `adaptive_time_microseconds` temporal mapping).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a column is represented in Avro: Debezium's PostgreSQL connector defaults
+/// (`decimal.handling.mode=precise`, `time.precision.mode=adaptive_time_microseconds`,
+/// `interval.handling.mode=numeric`, `binary.handling.mode=bytes`,
+/// `hstore.handling.mode=json`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FieldKind {
     Boolean,
     /// `int` with connect.type int16.
@@ -15,9 +18,10 @@ pub enum FieldKind {
     Int64,
     Float32,
     Float64,
-    /// `bytes` logical decimal with a fixed scale (numeric(p, s)).
+    /// `bytes` logical decimal with a fixed scale (numeric(p, s); money with the scale of
+    /// lc_monetary and no declared precision).
     Decimal {
-        precision: u32,
+        precision: Option<u32>,
         scale: u32,
     },
     /// io.debezium.data.VariableScaleDecimal record (unconstrained numeric).
@@ -26,6 +30,8 @@ pub enum FieldKind {
     Bytes,
     Json,
     Uuid,
+    /// io.debezium.data.Xml string.
+    Xml,
     /// io.debezium.time.Date: days since the epoch.
     Date,
     /// io.debezium.time.Time: milliseconds since midnight (time(0..3)).
@@ -38,44 +44,156 @@ pub enum FieldKind {
     MicroTimestamp,
     /// io.debezium.time.ZonedTimestamp: ISO-8601 text in UTC.
     ZonedTimestamp,
+    /// io.debezium.time.ZonedTime: ISO-8601 time of day in UTC (`08:00:00Z`).
+    ZonedTime,
+    /// io.debezium.time.MicroDuration: microseconds, months of 30.4375 days.
+    MicroDuration,
+    /// io.debezium.data.Bits: the bit string as an unsigned number, little-endian bytes.
+    Bits {
+        length: u32,
+    },
+    /// io.debezium.data.Enum string with the allowed labels.
+    Enum {
+        allowed: Vec<String>,
+    },
+    /// io.debezium.data.geometry.Point record {x, y, wkb, srid}.
+    Point,
+    /// An Avro array of nullable items.
+    Array(Box<FieldKind>),
+    /// A composite type: an Avro record of nullable fields.
+    Record(Box<RecordKind>),
+}
+
+/// The record a composite type becomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordKind {
+    pub name: String,
+    pub namespace: String,
+    pub fields: Vec<(String, FieldKind)>,
 }
 
 impl FieldKind {
+    /// A short name for messages.
+    pub fn name(&self) -> String {
+        match self {
+            FieldKind::Decimal {
+                precision: Some(p),
+                scale,
+            } => format!("decimal({p},{scale})"),
+            FieldKind::Decimal {
+                precision: None,
+                scale,
+            } => format!("decimal(scale {scale})"),
+            FieldKind::Bits { length } => format!("bits({length})"),
+            FieldKind::Enum { .. } => "enum".into(),
+            FieldKind::Array(item) => format!("array of {}", item.name()),
+            FieldKind::Record(r) => format!("record {}.{}", r.namespace, r.name),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// Namespace of the records composite types become (`sluice.pg.<schema>.<type>`).
+pub const COMPOSITE_NAMESPACE: &str = "sluice.pg";
+
+/// Length parameter of an unconstrained varbit (the JDBC driver's "unknown length").
+const UNKNOWN_LENGTH: u32 = i32::MAX as u32;
+
+impl FieldKind {
     pub fn for_column(c: &Column) -> FieldKind {
-        let typmod = c.type_modifier;
-        match c.type_oid {
-            16 => FieldKind::Boolean,
-            21 => FieldKind::Int16,
-            23 => FieldKind::Int32,
-            20 | 26 => FieldKind::Int64,
-            700 => FieldKind::Float32,
-            701 => FieldKind::Float64,
-            1700 if typmod >= 4 => {
+        Self::for_type(&c.pg_type, 0)
+    }
+
+    /// The representation of a value of type `t`.
+    pub fn for_type(t: &TypeInfo, depth: usize) -> FieldKind {
+        if depth > 32 {
+            return FieldKind::String;
+        }
+        match &t.kind {
+            TypeKind::Domain { base } => Self::for_type(base, depth + 1),
+            TypeKind::Enum { labels } => FieldKind::Enum {
+                allowed: labels.clone(),
+            },
+            TypeKind::Money { fraction_digits } => FieldKind::Decimal {
+                precision: None,
+                scale: *fraction_digits,
+            },
+            TypeKind::Array { element, dims, .. } => {
+                let mut k = Self::for_type(element, depth + 1);
+                for _ in 0..(*dims).clamp(1, 6) {
+                    k = FieldKind::Array(Box::new(k));
+                }
+                k
+            }
+            TypeKind::Composite { fields } => FieldKind::Record(Box::new(RecordKind {
+                name: sanitize(&t.name),
+                namespace: format!("{COMPOSITE_NAMESPACE}.{}", sanitize(&t.schema)),
+                fields: fields
+                    .iter()
+                    .map(|(n, ft)| (sanitize(n), Self::for_type(ft, depth + 1)))
+                    .collect(),
+            })),
+            TypeKind::Range { .. } | TypeKind::Multirange { .. } => FieldKind::String,
+            TypeKind::Base => Self::for_base(t),
+        }
+    }
+
+    fn for_base(t: &TypeInfo) -> FieldKind {
+        let typmod = t.modifier;
+        match t.oid {
+            oid::BOOL => FieldKind::Boolean,
+            oid::INT2 => FieldKind::Int16,
+            oid::INT4 => FieldKind::Int32,
+            oid::INT8 | oid::OID => FieldKind::Int64,
+            oid::FLOAT4 => FieldKind::Float32,
+            oid::FLOAT8 => FieldKind::Float64,
+            oid::NUMERIC if typmod >= 4 => {
                 let precision = ((typmod - 4) >> 16) as u32 & 0xffff;
                 let scale = ((typmod - 4) & 0x7ff) as u32;
                 if scale <= precision {
-                    FieldKind::Decimal { precision, scale }
+                    FieldKind::Decimal {
+                        precision: Some(precision),
+                        scale,
+                    }
                 } else {
                     FieldKind::VariableDecimal
                 }
             }
-            1700 => FieldKind::VariableDecimal,
-            17 => FieldKind::Bytes,
-            114 | 3802 => FieldKind::Json,
-            2950 => FieldKind::Uuid,
-            1082 => FieldKind::Date,
-            1083 if (0..=3).contains(&typmod) => FieldKind::MilliTime,
-            1083 => FieldKind::MicroTime,
-            1114 if (0..=3).contains(&typmod) => FieldKind::MilliTimestamp,
-            1114 => FieldKind::MicroTimestamp,
-            1184 => FieldKind::ZonedTimestamp,
+            oid::NUMERIC => FieldKind::VariableDecimal,
+            oid::MONEY => FieldKind::Decimal {
+                precision: None,
+                scale: 2,
+            },
+            oid::BYTEA => FieldKind::Bytes,
+            oid::JSON | oid::JSONB => FieldKind::Json,
+            oid::XML => FieldKind::Xml,
+            oid::UUID => FieldKind::Uuid,
+            oid::DATE => FieldKind::Date,
+            oid::TIME if (0..=3).contains(&typmod) => FieldKind::MilliTime,
+            oid::TIME => FieldKind::MicroTime,
+            oid::TIMETZ => FieldKind::ZonedTime,
+            oid::TIMESTAMP if (0..=3).contains(&typmod) => FieldKind::MilliTimestamp,
+            oid::TIMESTAMP => FieldKind::MicroTimestamp,
+            oid::TIMESTAMPTZ => FieldKind::ZonedTimestamp,
+            oid::INTERVAL => FieldKind::MicroDuration,
+            oid::BIT if typmod == 1 => FieldKind::Boolean,
+            oid::BIT | oid::VARBIT => FieldKind::Bits {
+                length: if typmod > 0 {
+                    typmod as u32
+                } else {
+                    UNKNOWN_LENGTH
+                },
+            },
+            oid::POINT => FieldKind::Point,
+            o if o >= oid::FIRST_NORMAL_OBJECT_ID && t.name == "hstore" => FieldKind::Json,
+            // Textual built-ins, and the text fallback of types without a mapping.
             _ => FieldKind::String,
         }
     }
 
     /// The Avro type of a non-null value. `defined` tracks named types already written
     /// in this schema (a named type is defined once, then referenced by name).
-    fn avro_type(self, defined: &mut Vec<String>) -> Json {
+    fn avro_type(&self, defined: &mut Vec<String>) -> Json {
         let semantic = |base: &str, name: &str| json!({"type": base, "connect.version": 1, "connect.name": name});
         match self {
             FieldKind::Boolean => json!("boolean"),
@@ -84,12 +202,28 @@ impl FieldKind {
             FieldKind::Int64 => json!("long"),
             FieldKind::Float32 => json!("float"),
             FieldKind::Float64 => json!("double"),
-            FieldKind::Decimal { precision, scale } => json!({
+            FieldKind::Decimal {
+                precision: Some(precision),
+                scale,
+            } => json!({
                 "type": "bytes",
                 "scale": scale,
                 "precision": precision,
                 "connect.version": 1,
                 "connect.parameters": {"scale": scale.to_string(), "connect.decimal.precision": precision.to_string()},
+                "connect.name": "org.apache.kafka.connect.data.Decimal",
+                "logicalType": "decimal"
+            }),
+            // No declared precision (money): Confluent's AvroData default precision, 64.
+            FieldKind::Decimal {
+                precision: None,
+                scale,
+            } => json!({
+                "type": "bytes",
+                "scale": scale,
+                "precision": 64,
+                "connect.version": 1,
+                "connect.parameters": {"scale": scale.to_string()},
                 "connect.name": "org.apache.kafka.connect.data.Decimal",
                 "logicalType": "decimal"
             }),
@@ -112,6 +246,7 @@ impl FieldKind {
             FieldKind::String => json!("string"),
             FieldKind::Bytes => json!("bytes"),
             FieldKind::Json => semantic("string", "io.debezium.data.Json"),
+            FieldKind::Xml => semantic("string", "io.debezium.data.Xml"),
             FieldKind::Uuid => semantic("string", "io.debezium.data.Uuid"),
             FieldKind::Date => semantic("int", "io.debezium.time.Date"),
             FieldKind::MilliTime => semantic("int", "io.debezium.time.Time"),
@@ -119,6 +254,68 @@ impl FieldKind {
             FieldKind::MilliTimestamp => semantic("long", "io.debezium.time.Timestamp"),
             FieldKind::MicroTimestamp => semantic("long", "io.debezium.time.MicroTimestamp"),
             FieldKind::ZonedTimestamp => semantic("string", "io.debezium.time.ZonedTimestamp"),
+            FieldKind::ZonedTime => semantic("string", "io.debezium.time.ZonedTime"),
+            FieldKind::MicroDuration => semantic("long", "io.debezium.time.MicroDuration"),
+            FieldKind::Bits { length } => json!({
+                "type": "bytes",
+                "connect.version": 1,
+                "connect.parameters": {"length": length.to_string()},
+                "connect.name": "io.debezium.data.Bits"
+            }),
+            FieldKind::Enum { allowed } => json!({
+                "type": "string",
+                "connect.version": 1,
+                "connect.parameters": {"allowed": allowed.join(",")},
+                "connect.name": "io.debezium.data.Enum"
+            }),
+            FieldKind::Point => {
+                let name = "io.debezium.data.geometry.Point".to_string();
+                if defined.contains(&name) {
+                    return json!(name);
+                }
+                defined.push(name);
+                json!({
+                    "type": "record",
+                    "name": "Point",
+                    "namespace": "io.debezium.data.geometry",
+                    "fields": [
+                        {"name": "x", "type": "double"},
+                        {"name": "y", "type": "double"},
+                        {"name": "wkb", "type": ["null", "bytes"], "default": null},
+                        {"name": "srid", "type": ["null", "int"], "default": null}
+                    ],
+                    "connect.doc": "Geometry (POINT)",
+                    "connect.version": 1,
+                    "connect.name": "io.debezium.data.geometry.Point"
+                })
+            }
+            FieldKind::Array(item) => json!({
+                "type": "array",
+                "items": ["null", item.avro_type(defined)]
+            }),
+            FieldKind::Record(r) => {
+                let RecordKind {
+                    name,
+                    namespace,
+                    fields,
+                } = &**r;
+                let full = format!("{namespace}.{name}");
+                if defined.contains(&full) {
+                    return json!(full);
+                }
+                defined.push(full.clone());
+                let fields: Vec<Json> = fields
+                    .iter()
+                    .map(|(n, k)| json!({"name": n, "type": ["null", k.avro_type(defined)], "default": null}))
+                    .collect();
+                json!({
+                    "type": "record",
+                    "name": name,
+                    "namespace": namespace,
+                    "fields": fields,
+                    "connect.name": full
+                })
+            }
         }
     }
 }

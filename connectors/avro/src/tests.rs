@@ -10,14 +10,7 @@ use sluice_core::{Change, Column, Lsn, Op, SnapshotMarker, SourceInfo, Table, Ta
 use super::*;
 
 fn col(name: &str, oid: u32, typmod: i32, nullable: bool, key: bool) -> Column {
-    Column {
-        name: name.into(),
-        type_oid: oid,
-        type_modifier: typmod,
-        type_name: String::new(),
-        nullable,
-        key,
-    }
+    Column::new(name, oid, typmod, "", nullable, key)
 }
 
 fn table() -> Arc<Table> {
@@ -185,4 +178,304 @@ fn a_value_that_does_not_fit_names_table_and_column() {
     assert_eq!(e.table, "public.orders");
     assert_eq!(e.source.column, "amount");
     assert!(e.to_string().contains("NaN"), "{e}");
+}
+
+mod every_kind {
+    use super::*;
+    use sluice_core::table::oid;
+    use sluice_core::{TypeInfo, TypeKind};
+
+    fn t(o: u32, typmod: i32) -> TypeInfo {
+        TypeInfo::base(o, typmod, "")
+    }
+
+    fn array_of(element: TypeInfo, dims: u32) -> TypeInfo {
+        TypeInfo {
+            oid: 1,
+            name: "_e".into(),
+            schema: "pg_catalog".into(),
+            modifier: -1,
+            kind: TypeKind::Array {
+                element: Box::new(element),
+                dims,
+                delimiter: b',',
+            },
+        }
+    }
+
+    fn typed(name: &str, ty: TypeInfo, nullable: bool) -> Column {
+        Column {
+            pg_type: ty.clone(),
+            ..Column::new(name, ty.oid, ty.modifier, ty.name.clone(), nullable, false)
+        }
+    }
+
+    fn composite() -> TypeInfo {
+        TypeInfo {
+            oid: 90000,
+            name: "addr".into(),
+            schema: "public".into(),
+            modifier: -1,
+            kind: TypeKind::Composite {
+                fields: vec![
+                    ("street".into(), t(oid::TEXT, -1)),
+                    ("no".into(), t(oid::INT4, -1)),
+                    ("tags".into(), array_of(t(oid::TEXT, -1), 1)),
+                ],
+            },
+        }
+    }
+
+    fn table() -> Arc<Table> {
+        let mood = TypeInfo {
+            oid: 90001,
+            name: "mood".into(),
+            schema: "public".into(),
+            modifier: -1,
+            kind: TypeKind::Enum {
+                labels: vec!["sad".into(), "ok".into(), "happy".into()],
+            },
+        };
+        let price = TypeInfo {
+            oid: 90002,
+            name: "price".into(),
+            schema: "public".into(),
+            modifier: -1,
+            kind: TypeKind::Domain {
+                base: Box::new(t(oid::NUMERIC, ((10 << 16) | 2) + 4)),
+            },
+        };
+        let mut key = Column::new("id", oid::INT4, -1, "int4", false, true);
+        key.key = true;
+        Arc::new(Table {
+            id: 2,
+            name: TableName::new("public", "kinds"),
+            columns: vec![
+                key,
+                typed("tz", t(oid::TIMETZ, -1), true),
+                typed("iv", t(oid::INTERVAL, -1), false),
+                typed("b1", t(oid::BIT, 1), false),
+                typed("b9", t(oid::BIT, 9), false),
+                typed("vb", t(oid::VARBIT, -1), true),
+                typed("pt", t(oid::POINT, -1), true),
+                typed("pt2", t(oid::POINT, -1), true),
+                typed("money", t(oid::MONEY, -1), true),
+                typed("x", t(oid::XML, -1), true),
+                typed("mood", mood.clone(), true),
+                typed("moods", array_of(mood, 1), true),
+                typed("price", price, true),
+                typed("grid", array_of(t(oid::INT4, -1), 2), true),
+                typed("addr", composite(), true),
+                typed("addrs", array_of(composite(), 1), true),
+                typed("hs", TypeInfo::base(90003, -1, "hstore"), true),
+                typed("ts_inf", t(oid::TIMESTAMP, -1), true),
+                typed("ts3_inf", t(oid::TIMESTAMP, 3), true),
+                typed(
+                    "nums",
+                    array_of(t(oid::NUMERIC, ((5 << 16) | 2) + 4), 1),
+                    true,
+                ),
+                typed("rng", t(oid::INT4RANGE, -1), true),
+            ],
+            replica_identity: 'd',
+        })
+    }
+
+    fn rec(v: &AV) -> &AV {
+        unwrap_union(v)
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_apache_avro() {
+        let c = TableCodec::new(table(), &naming());
+        let addr = Value::Composite(vec![
+            Value::Text("Main \"St\"".into()),
+            Value::Null,
+            Value::Array(vec![Value::Text("a".into()), Value::Null]),
+        ]);
+        let row = vec![
+            Value::Int32(1),
+            Value::TimeTz {
+                micros: 3_600_000_000,
+                offset_secs: 7200,
+            },
+            Value::Interval {
+                months: 1,
+                days: 2,
+                micros: 3,
+            },
+            Value::Bits {
+                len: 1,
+                bytes: vec![0x80],
+            },
+            Value::Bits {
+                len: 9,
+                bytes: vec![0b1000_0000, 0b1000_0000],
+            },
+            Value::Bits {
+                len: 0,
+                bytes: vec![],
+            },
+            Value::Point { x: 1.5, y: -2.0 },
+            Value::Null,
+            Value::Numeric("-12.30".into()),
+            Value::Text("<a/>".into()),
+            Value::Text("ok".into()),
+            Value::Array(vec![Value::Text("sad".into()), Value::Null]),
+            Value::Numeric("7.5".into()),
+            Value::Array(vec![
+                Value::Array(vec![Value::Int32(1), Value::Int32(2)]),
+                Value::Array(vec![Value::Null, Value::Int32(4)]),
+            ]),
+            addr.clone(),
+            Value::Array(vec![addr, Value::Null]),
+            Value::Json("{\"a\":\"1\"}".into()),
+            Value::Timestamp(i64::MAX),
+            Value::Timestamp(i64::MIN),
+            Value::Array(vec![]),
+            Value::Text("[1,5)".into()),
+        ];
+        let ch = Change {
+            table: table(),
+            ..change(Op::Create, None, Some(row))
+        };
+        let mut buf = Vec::new();
+        c.encode_value(&mut buf, 9, &ch, 0).unwrap();
+        let v = decode(&c.value_schema, &buf, 9);
+        let a = unwrap_union(field(&v, "after"));
+        assert_eq!(rec(field(a, "tz")), &AV::String("23:00:00Z".into()));
+        assert_eq!(
+            field(a, "iv"),
+            &AV::Long(2_629_800_000_000 + 2 * 86_400_000_000 + 3)
+        );
+        assert_eq!(field(a, "b1"), &AV::Boolean(true));
+        // 100000001 = 257, little-endian.
+        assert_eq!(field(a, "b9"), &AV::Bytes(vec![0x01, 0x01]));
+        assert_eq!(rec(field(a, "vb")), &AV::Bytes(vec![]));
+        let pt = rec(field(a, "pt"));
+        assert_eq!(field(pt, "x"), &AV::Double(1.5));
+        assert_eq!(field(pt, "y"), &AV::Double(-2.0));
+        let mut wkb = vec![1u8, 1, 0, 0, 0];
+        wkb.extend(1.5f64.to_le_bytes());
+        wkb.extend((-2.0f64).to_le_bytes());
+        assert_eq!(rec(field(pt, "wkb")), &AV::Bytes(wkb));
+        assert_eq!(rec(field(pt, "srid")), &AV::Null);
+        assert_eq!(rec(field(a, "pt2")), &AV::Null);
+        assert_eq!(
+            rec(field(a, "money")),
+            &AV::Decimal(apache_avro::Decimal::from(
+                (-1230i64).to_be_bytes()[6..].to_vec()
+            ))
+        );
+        assert_eq!(rec(field(a, "x")), &AV::String("<a/>".into()));
+        assert_eq!(rec(field(a, "mood")), &AV::String("ok".into()));
+        let AV::Array(moods) = rec(field(a, "moods")) else {
+            panic!()
+        };
+        assert_eq!(rec(&moods[0]), &AV::String("sad".into()));
+        assert_eq!(rec(&moods[1]), &AV::Null);
+        assert_eq!(
+            rec(field(a, "price")),
+            &AV::Decimal(apache_avro::Decimal::from(vec![0x02, 0xee]))
+        );
+        let AV::Array(grid) = rec(field(a, "grid")) else {
+            panic!()
+        };
+        let AV::Array(row1) = rec(&grid[1]) else {
+            panic!()
+        };
+        assert_eq!(rec(&row1[0]), &AV::Null);
+        assert_eq!(rec(&row1[1]), &AV::Int(4));
+        let addr = rec(field(a, "addr"));
+        assert_eq!(
+            rec(field(addr, "street")),
+            &AV::String("Main \"St\"".into())
+        );
+        assert_eq!(rec(field(addr, "no")), &AV::Null);
+        let AV::Array(addrs) = rec(field(a, "addrs")) else {
+            panic!()
+        };
+        assert_eq!(addrs.len(), 2);
+        assert_eq!(rec(&addrs[0]), addr);
+        assert_eq!(rec(field(a, "hs")), &AV::String("{\"a\":\"1\"}".into()));
+        assert_eq!(
+            rec(field(a, "ts_inf")),
+            &AV::Long(encode::POSITIVE_INFINITY)
+        );
+        assert_eq!(
+            rec(field(a, "ts3_inf")),
+            &AV::Long(encode::NEGATIVE_INFINITY)
+        );
+        assert_eq!(rec(field(a, "nums")), &AV::Array(vec![]));
+        assert_eq!(rec(field(a, "rng")), &AV::String("[1,5)".into()));
+
+        // Schema details a Debezium consumer relies on.
+        let schema: serde_json::Value = serde_json::from_str(&c.value_schema).unwrap();
+        let s = schema.to_string();
+        for needle in [
+            r#""connect.name":"io.debezium.time.ZonedTime""#,
+            r#""connect.name":"io.debezium.time.MicroDuration""#,
+            r#""connect.parameters":{"length":"9"}"#,
+            r#""connect.parameters":{"length":"2147483647"}"#,
+            r#""connect.parameters":{"allowed":"sad,ok,happy"}"#,
+            r#""connect.name":"io.debezium.data.Xml""#,
+            r#""connect.name":"io.debezium.data.geometry.Point""#,
+            r#""connect.parameters":{"scale":"2"}"#,
+            r#""connect.name":"sluice.pg.public.addr""#,
+        ] {
+            assert!(s.contains(needle), "{needle} missing from {s}");
+        }
+    }
+
+    #[test]
+    fn deletes_fill_required_new_kinds_with_neutral_values() {
+        let c = TableCodec::new(table(), &naming());
+        let mut before = vec![Value::Absent; table().columns.len()];
+        before[0] = Value::Int32(3);
+        let ch = Change {
+            table: table(),
+            ..change(Op::Delete, Some(before), None)
+        };
+        let mut buf = Vec::new();
+        c.encode_value(&mut buf, 1, &ch, 0).unwrap();
+        let v = decode(&c.value_schema, &buf, 1);
+        let b = unwrap_union(field(&v, "before"));
+        assert_eq!(field(b, "iv"), &AV::Long(0));
+        assert_eq!(field(b, "b1"), &AV::Boolean(false));
+        assert_eq!(rec(field(b, "addr")), &AV::Null);
+    }
+
+    #[test]
+    fn mismatched_values_are_named_errors() {
+        let c = TableCodec::new(table(), &naming());
+        let mut row = vec![Value::Null; table().columns.len()];
+        row[0] = Value::Int32(1);
+        row[2] = Value::Interval {
+            months: 0,
+            days: 0,
+            micros: 0,
+        };
+        row[3] = Value::Bits {
+            len: 1,
+            bytes: vec![0],
+        };
+        row[4] = Value::Bits {
+            len: 9,
+            bytes: vec![0, 0],
+        };
+        row[13] = Value::Array(vec![Value::Text("x".into())]);
+        let e = c
+            .encode_value(
+                &mut Vec::new(),
+                1,
+                &Change {
+                    table: table(),
+                    ..change(Op::Create, None, Some(row))
+                },
+                0,
+            )
+            .unwrap_err();
+        assert_eq!(e.source.column, "grid");
+        assert!(e.to_string().contains("array of array of Int32"), "{e}");
+    }
 }

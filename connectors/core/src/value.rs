@@ -24,18 +24,57 @@ pub enum Value {
     Json(String),
     /// A UUID in canonical lower-case text form.
     Uuid(String),
-    /// Days since 1970-01-01.
+    /// Days since 1970-01-01; `i32::MAX` / `i32::MIN` stand for `infinity` / `-infinity`.
     Date(i32),
     /// Microseconds since midnight.
     Time(i64),
-    /// Microseconds since 1970-01-01T00:00:00 (no time zone).
+    /// Microseconds since 1970-01-01T00:00:00 (no time zone); `i64::MAX` / `i64::MIN`
+    /// stand for `infinity` / `-infinity`.
     Timestamp(i64),
-    /// Microseconds since 1970-01-01T00:00:00Z.
+    /// Microseconds since 1970-01-01T00:00:00Z; `i64::MAX` / `i64::MIN` stand for
+    /// `infinity` / `-infinity`.
     TimestampTz(i64),
+    /// A time of day with its UTC offset (seconds east of UTC, as ISO-8601 signs them).
+    TimeTz {
+        micros: i64,
+        offset_secs: i32,
+    },
+    /// An interval in PostgreSQL's own fields.
+    Interval {
+        months: i32,
+        days: i32,
+        micros: i64,
+    },
+    /// A bit string of `len` bits, first bit most significant, packed 8 per byte (the
+    /// last byte zero-padded on the right).
+    Bits {
+        len: usize,
+        bytes: Vec<u8>,
+    },
+    /// A geometric point.
+    Point {
+        x: f64,
+        y: f64,
+    },
+    /// An array; a multi-dimensional array nests `Array`s (row-major). Elements may be
+    /// [`Value::Null`].
+    Array(Vec<Value>),
+    /// A composite (row) value: one value per field of the type, in order.
+    Composite(Vec<Value>),
     /// A TOASTed value the source did not send because it did not change.
     Unchanged,
     /// A non-key column of an old row that carries only the key: not sent by the source.
     Absent,
+}
+
+/// Microseconds in Debezium's average month (365.25 / 12 days).
+pub const MONTH_MICROS: i64 = 2_629_800_000_000;
+
+/// An interval as Debezium's `MicroDuration`: months of 30.4375 days (365.25 / 12), days
+/// of 24 hours, plus the microseconds; computed exactly. `None` when beyond an i64.
+pub fn interval_micros(months: i32, days: i32, micros: i64) -> Option<i64> {
+    let v = months as i128 * MONTH_MICROS as i128 + days as i128 * 86_400_000_000 + micros as i128;
+    i64::try_from(v).ok()
 }
 
 impl Value {
@@ -62,6 +101,12 @@ impl Value {
             Value::Time(_) => "time",
             Value::Timestamp(_) => "timestamp",
             Value::TimestampTz(_) => "timestamptz",
+            Value::TimeTz { .. } => "timetz",
+            Value::Interval { .. } => "interval",
+            Value::Bits { .. } => "bits",
+            Value::Point { .. } => "point",
+            Value::Array(_) => "array",
+            Value::Composite(_) => "composite",
             Value::Unchanged => "unchanged-toast",
             Value::Absent => "absent",
         }

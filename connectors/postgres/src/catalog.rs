@@ -1,9 +1,11 @@
 //! SQL-side setup and catalog reads (tokio-postgres): server checks, the publication,
 //! table shapes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_core::{Column, Table, TableName};
+use sluice_core::table::oid;
+use sluice_core::{Column, Table, TableName, TypeInfo, TypeKind};
 use tokio_postgres::Client;
 
 use crate::error::PgError;
@@ -34,7 +36,7 @@ pub async fn connect_sql(cfg: &tokio_postgres::Config) -> Result<Client, PgError
         }
     });
     client
-        .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3; SET bytea_output = 'hex'")
+        .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'")
         .await
         .map_err(PgError::sql("set session parameters"))?;
     Ok(client)
@@ -209,7 +211,9 @@ pub async fn find_slot(client: &Client, slot: &str) -> Result<Option<SlotInfo>, 
 }
 
 /// Reads a table's current shape from the catalog. Key columns are the primary key (or
-/// the replica identity index); `None` if the table no longer exists.
+/// the replica identity index); `None` if the table no longer exists. Column types are
+/// described fully ([`TypeInfo`]: array elements, domain bases, enum labels, composite
+/// fields, range subtypes), read with a few queries per table, never per row.
 pub async fn table_by_oid(client: &Client, oid: u32) -> Result<Option<Table>, PgError> {
     let head = client
         .query_opt(
@@ -225,30 +229,230 @@ pub async fn table_by_oid(client: &Client, oid: u32) -> Result<Option<Table>, Pg
             "SELECT a.attname::text, a.atttypid, a.atttypmod, t.typname::text, NOT a.attnotnull, \
                     COALESCE((SELECT a.attnum = ANY (i.indkey) FROM pg_index i \
                               WHERE i.indrelid = a.attrelid AND (i.indisprimary OR i.indisreplident) \
-                              ORDER BY i.indisreplident DESC LIMIT 1), false) \
+                              ORDER BY i.indisreplident DESC LIMIT 1), false), \
+                    a.attndims \
              FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             &[&oid],
         )
         .await
         .map_err(PgError::sql("read table columns"))?;
+    let roots: Vec<u32> = rows.iter().map(|r| r.get::<_, u32>(1)).collect();
+    let types = load_types(client, &roots).await?;
     let ident: String = head.get(2);
     Ok(Some(Table {
         id: oid,
         name: TableName::new(head.get::<_, String>(0), head.get::<_, String>(1)),
         columns: rows
             .iter()
-            .map(|r| Column {
-                name: r.get(0),
-                type_oid: r.get(1),
-                type_modifier: r.get(2),
-                type_name: r.get(3),
-                nullable: r.get(4),
-                key: r.get(5),
+            .map(|r| {
+                let type_oid: u32 = r.get(1);
+                let type_modifier: i32 = r.get(2);
+                Column {
+                    name: r.get(0),
+                    type_oid,
+                    type_modifier,
+                    type_name: r.get(3),
+                    nullable: r.get(4),
+                    key: r.get(5),
+                    pg_type: types.build(type_oid, type_modifier, r.get(6)),
+                }
             })
             .collect(),
         replica_identity: ident.chars().next().unwrap_or('d'),
     }))
+}
+
+/// One pg_type row with what [`TypeInfo`] needs.
+#[derive(Debug, Clone)]
+struct TypeRow {
+    name: String,
+    schema: String,
+    typtype: String,
+    typcategory: String,
+    typelem: u32,
+    typbasetype: u32,
+    typtypmod: i32,
+    typndims: i32,
+    typlen: i16,
+    typdelim: u8,
+    enum_labels: Vec<String>,
+    /// Composite attributes: (name, type, typmod, ndims).
+    fields: Vec<(String, u32, i32, i32)>,
+    rngsubtype: u32,
+    multirange_of: u32,
+}
+
+/// The catalog rows of a set of types and everything they refer to.
+#[derive(Debug, Default)]
+pub struct TypeCatalog {
+    rows: HashMap<u32, TypeRow>,
+    money_fraction_digits: u32,
+}
+
+/// Guards against runaway nesting (and catalog cycles, which PostgreSQL forbids).
+const MAX_TYPE_DEPTH: usize = 32;
+
+impl TypeCatalog {
+    /// The [`TypeInfo`] of type `oid` used with modifier `typmod` and `ndims` declared
+    /// array dimensions.
+    pub fn build(&self, oid: u32, typmod: i32, ndims: i32) -> TypeInfo {
+        self.build_at(oid, typmod, ndims, 0)
+    }
+
+    fn build_at(&self, type_oid: u32, typmod: i32, ndims: i32, depth: usize) -> TypeInfo {
+        let Some(row) = self.rows.get(&type_oid) else {
+            return TypeInfo::base(type_oid, typmod, "");
+        };
+        let mut info = TypeInfo {
+            oid: type_oid,
+            name: row.name.clone(),
+            schema: row.schema.clone(),
+            modifier: typmod,
+            kind: TypeKind::Base,
+        };
+        if depth > MAX_TYPE_DEPTH {
+            return info;
+        }
+        let d = depth + 1;
+        info.kind = match row.typtype.as_str() {
+            "d" => TypeKind::Domain {
+                base: Box::new(self.build_at(row.typbasetype, row.typtypmod, row.typndims, d)),
+            },
+            "e" => TypeKind::Enum {
+                labels: row.enum_labels.clone(),
+            },
+            "c" => TypeKind::Composite {
+                fields: row
+                    .fields
+                    .iter()
+                    .map(|(n, t, m, nd)| (n.clone(), self.build_at(*t, *m, *nd, d)))
+                    .collect(),
+            },
+            "r" => TypeKind::Range {
+                subtype: Box::new(self.build_at(row.rngsubtype, -1, 0, d)),
+            },
+            "m" => TypeKind::Multirange {
+                range: Box::new(self.build_at(row.multirange_of, -1, 0, d)),
+            },
+            _ if row.typcategory == "A"
+                && row.typelem != 0
+                && row.typlen == -1
+                && type_oid != oid::INT2VECTOR
+                && type_oid != oid::OIDVECTOR =>
+            {
+                TypeKind::Array {
+                    element: Box::new(self.build_at(row.typelem, typmod, 0, d)),
+                    dims: ndims.max(1) as u32,
+                    delimiter: self.rows.get(&row.typelem).map_or(b',', |e| e.typdelim),
+                }
+            }
+            _ if type_oid == oid::MONEY => TypeKind::Money {
+                fraction_digits: self.money_fraction_digits,
+            },
+            _ => TypeKind::Base,
+        };
+        info
+    }
+}
+
+/// Reads the catalog rows of `roots` and of every type they refer to (array elements,
+/// domain bases, composite attributes, range subtypes), a query per level of nesting.
+pub async fn load_types(client: &Client, roots: &[u32]) -> Result<TypeCatalog, PgError> {
+    let mut cat = TypeCatalog {
+        rows: HashMap::new(),
+        money_fraction_digits: 2,
+    };
+    let mut pending: Vec<u32> = roots.to_vec();
+    pending.sort_unstable();
+    pending.dedup();
+    for _ in 0..MAX_TYPE_DEPTH {
+        if pending.is_empty() {
+            break;
+        }
+        let rows = client
+            .query(
+                "SELECT t.oid, t.typname::text, n.nspname::text, t.typtype::text, t.typcategory::text, \
+                        t.typelem, t.typbasetype, t.typtypmod, t.typndims, t.typlen, t.typdelim::text, \
+                        CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e \
+                             WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) ELSE '{}'::text[] END, \
+                        ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = t.typrelid \
+                              AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), \
+                        ARRAY(SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid \
+                              AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), \
+                        ARRAY(SELECT a.atttypmod FROM pg_attribute a WHERE a.attrelid = t.typrelid \
+                              AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), \
+                        ARRAY(SELECT a.attndims FROM pg_attribute a WHERE a.attrelid = t.typrelid \
+                              AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), \
+                        COALESCE((SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid), 0), \
+                        COALESCE((SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid), 0) \
+                 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = ANY ($1)",
+                &[&pending],
+            )
+            .await
+            .map_err(PgError::sql("read column types"))?;
+        let mut next = Vec::new();
+        for r in rows {
+            let names: Vec<String> = r.get(12);
+            let types: Vec<u32> = r.get(13);
+            let mods: Vec<i32> = r.get(14);
+            let dims: Vec<i32> = r.get(15);
+            let delim: String = r.get(10);
+            let row = TypeRow {
+                name: r.get(1),
+                schema: r.get(2),
+                typtype: r.get(3),
+                typcategory: r.get(4),
+                typelem: r.get(5),
+                typbasetype: r.get(6),
+                typtypmod: r.get(7),
+                typndims: r.get(8),
+                typlen: r.get(9),
+                typdelim: delim.bytes().next().unwrap_or(b','),
+                enum_labels: r.get(11),
+                fields: names
+                    .into_iter()
+                    .zip(types)
+                    .zip(mods)
+                    .zip(dims)
+                    .map(|(((n, t), m), d)| (n, t, m, d))
+                    .collect(),
+                rngsubtype: r.get(16),
+                multirange_of: r.get(17),
+            };
+            let oid: u32 = r.get(0);
+            for dep in [
+                row.typelem,
+                row.typbasetype,
+                row.rngsubtype,
+                row.multirange_of,
+            ]
+            .into_iter()
+            .chain(row.fields.iter().map(|f| f.1))
+            {
+                if dep != 0 && !cat.rows.contains_key(&dep) && dep != oid {
+                    next.push(dep);
+                }
+            }
+            cat.rows.insert(oid, row);
+        }
+        next.retain(|o| !cat.rows.contains_key(o));
+        next.sort_unstable();
+        next.dedup();
+        pending = next;
+    }
+    if cat.rows.contains_key(&oid::MONEY) {
+        // What the server's lc_monetary prints for one unit: its digits after the first
+        // are the fraction digits (`$1.00`: 2, `¥1`: 0).
+        let row = client
+            .query_one("SELECT (1::money)::text", &[])
+            .await
+            .map_err(PgError::sql("read the money format"))?;
+        let text: String = row.get(0);
+        let digits = text.chars().filter(char::is_ascii_digit).count();
+        cat.money_fraction_digits = digits.saturating_sub(1) as u32;
+    }
+    Ok(cat)
 }
 
 pub async fn table_oid(client: &Client, t: &TableName) -> Result<u32, PgError> {
@@ -265,18 +469,30 @@ pub async fn table_oid(client: &Client, t: &TableName) -> Result<u32, PgError> {
 }
 
 /// Merges a Relation message (authoritative for names, types and key flags at that point
-/// of the stream) with the catalog's nullability.
+/// of the stream) with the catalog's nullability and type descriptions. Columns whose
+/// type the catalog read does not describe (the type changed since) get
+/// [`TypeInfo::base`]; [`relation_table`] fills those in.
 pub fn relation_to_table(rel: &crate::pgoutput::Relation, catalog: Option<&Table>) -> Arc<Table> {
+    Arc::new(merge_relation(rel, catalog))
+}
+
+fn merge_relation(rel: &crate::pgoutput::Relation, catalog: Option<&Table>) -> Table {
     let columns = rel
         .columns
         .iter()
         .map(|c| {
             let cat = catalog.and_then(|t| t.columns.iter().find(|cc| cc.name == c.name));
+            let same_type =
+                cat.filter(|cc| cc.type_oid == c.type_oid && cc.type_modifier == c.type_modifier);
             Column {
                 name: c.name.clone(),
                 type_oid: c.type_oid,
                 type_modifier: c.type_modifier,
-                type_name: cat.map(|cc| cc.type_name.clone()).unwrap_or_default(),
+                type_name: same_type.map(|cc| cc.type_name.clone()).unwrap_or_default(),
+                pg_type: same_type.map_or_else(
+                    || TypeInfo::base(c.type_oid, c.type_modifier, ""),
+                    |cc| cc.pg_type.clone(),
+                ),
                 // Unknown to the catalog (dropped since): nullable is the safe choice.
                 nullable: cat.is_none_or(|cc| cc.nullable) && !c.key,
                 // With REPLICA IDENTITY FULL every column is flagged: key by the primary
@@ -289,12 +505,40 @@ pub fn relation_to_table(rel: &crate::pgoutput::Relation, catalog: Option<&Table
             }
         })
         .collect();
-    Arc::new(Table {
+    Table {
         id: rel.id,
         name: TableName::new(rel.namespace.clone(), rel.name.clone()),
         columns,
         replica_identity: rel.replica_identity as char,
-    })
+    }
+}
+
+/// The table shape of a Relation message: [`relation_to_table`] with the catalog read
+/// now, plus type descriptions for columns whose type differs from the catalog's.
+pub async fn relation_table(
+    client: &Client,
+    rel: &crate::pgoutput::Relation,
+) -> Result<Arc<Table>, PgError> {
+    let catalog = table_by_oid(client, rel.id).await?;
+    let mut table = merge_relation(rel, catalog.as_ref());
+    let missing: Vec<u32> = table
+        .columns
+        .iter()
+        .filter(|c| c.pg_type.schema.is_empty())
+        .map(|c| c.type_oid)
+        .collect();
+    if !missing.is_empty() {
+        let types = load_types(client, &missing).await?;
+        for c in table
+            .columns
+            .iter_mut()
+            .filter(|c| c.pg_type.schema.is_empty())
+        {
+            c.pg_type = types.build(c.type_oid, c.type_modifier, 0);
+            c.type_name = c.pg_type.name.clone();
+        }
+    }
+    Ok(Arc::new(table))
 }
 
 #[cfg(test)]

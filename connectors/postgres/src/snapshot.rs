@@ -12,7 +12,7 @@ use tokio_postgres::SimpleQueryMessage;
 
 use crate::catalog::{self, qualified, quote_literal};
 use crate::error::PgError;
-use crate::text::parse_text;
+use crate::text::{parse_column, Notes};
 
 /// Rows fetched per round trip; bounds the memory a snapshot holds.
 const FETCH_ROWS: usize = 5_000;
@@ -77,6 +77,7 @@ pub async fn run(
                 .await
                 .map_err(PgError::sql(format!("read snapshot of {t}")))?;
             let mut got = 0;
+            let mut notes = Notes::default();
             for m in msgs {
                 let SimpleQueryMessage::Row(r) = m else {
                     continue;
@@ -86,7 +87,7 @@ pub async fn run(
                 for (i, c) in table.columns.iter().enumerate() {
                     row.push(match r.get(i) {
                         None => Value::Null,
-                        Some(s) => parse_text(c.type_oid, s.as_bytes()).map_err(|e| {
+                        Some(s) => parse_column(c, s.as_bytes(), &mut notes).map_err(|e| {
                             PgError::Config(format!("snapshot of {t}, column {}: {e}", c.name))
                         })?,
                     });
@@ -110,6 +111,7 @@ pub async fn run(
                 });
                 ordinal += 1;
             }
+            notes.record(stats, t);
             rows_done += got;
             stats.snapshot_rows.fetch_add(got, Ordering::Relaxed);
             if got < FETCH_ROWS as u64 {

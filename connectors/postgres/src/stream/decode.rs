@@ -12,7 +12,7 @@ use super::{toast, Context, PG_EPOCH_OFFSET_US};
 use crate::catalog;
 use crate::error::PgError;
 use crate::pgoutput::{Decoder, OldKind, PgOutput, TupleValue};
-use crate::text::parse_text;
+use crate::text::{parse_column, Notes};
 use crate::ToastMode;
 
 pub struct State {
@@ -77,8 +77,7 @@ pub async fn on_message(
             }
         }
         PgOutput::Relation(rel) => {
-            let catalog = catalog::table_by_oid(ctx.sql, rel.id).await?;
-            let table = catalog::relation_to_table(&rel, catalog.as_ref());
+            let table = catalog::relation_table(ctx.sql, &rel).await?;
             tracing::debug!(table = %table.name, columns = table.columns.len(), "relation");
             st.relations.insert(rel.id, table);
             return Ok(());
@@ -87,7 +86,9 @@ pub async fn on_message(
             let Some(table) = table_for(&ctx.tables, st, relation)? else {
                 return Ok(());
             };
-            let mut after = tuple_to_row(&table, &new, false)?;
+            let mut notes = Notes::default();
+            let mut after = tuple_to_row(&table, &new, false, &mut notes)?;
+            notes.record(&ctx.stats, &table.name);
             resolve_unchanged(ctx, &table, &new, None, &mut after).await?;
             change(st, table, Op::Create, None, Some(after))
         }
@@ -97,11 +98,15 @@ pub async fn on_message(
             let Some(table) = table_for(&ctx.tables, st, relation)? else {
                 return Ok(());
             };
+            let mut notes = Notes::default();
             let before = match &old {
-                Some((kind, t)) => Some(tuple_to_row(&table, t, *kind == OldKind::Key)?),
+                Some((kind, t)) => {
+                    Some(tuple_to_row(&table, t, *kind == OldKind::Key, &mut notes)?)
+                }
                 None => None,
             };
-            let mut after = tuple_to_row(&table, &new, false)?;
+            let mut after = tuple_to_row(&table, &new, false, &mut notes)?;
+            notes.record(&ctx.stats, &table.name);
             resolve_unchanged(ctx, &table, &new, before.as_ref(), &mut after).await?;
             change(st, table, Op::Update, before, Some(after))
         }
@@ -114,7 +119,9 @@ pub async fn on_message(
             let Some(table) = table_for(&ctx.tables, st, relation)? else {
                 return Ok(());
             };
-            let before = tuple_to_row(&table, &old, kind == OldKind::Key)?;
+            let mut notes = Notes::default();
+            let before = tuple_to_row(&table, &old, kind == OldKind::Key, &mut notes)?;
+            notes.record(&ctx.stats, &table.name);
             change(st, table, Op::Delete, Some(before), None)
         }
         PgOutput::Truncate { relations, .. } => {
@@ -221,8 +228,14 @@ fn change(
 }
 
 /// With `key_only` (an old tuple of the replica identity key), non-key columns are
-/// [`Value::Absent`]: the source did not send them.
-pub fn tuple_to_row(table: &Table, tuple: &[TupleValue], key_only: bool) -> Result<Row, PgError> {
+/// [`Value::Absent`]: the source did not send them. Values changed to fit the event
+/// format are counted in `notes`.
+pub fn tuple_to_row(
+    table: &Table,
+    tuple: &[TupleValue],
+    key_only: bool,
+    notes: &mut Notes,
+) -> Result<Row, PgError> {
     if tuple.len() != table.columns.len() {
         return Err(PgError::protocol(
             "replication",
@@ -241,7 +254,7 @@ pub fn tuple_to_row(table: &Table, tuple: &[TupleValue], key_only: bool) -> Resu
             TupleValue::Null if key_only && !c.key => Ok(Value::Absent),
             TupleValue::Null => Ok(Value::Null),
             TupleValue::Unchanged => Ok(Value::Unchanged),
-            TupleValue::Text(b) => parse_text(c.type_oid, b).map_err(|e| {
+            TupleValue::Text(b) => parse_column(c, b, notes).map_err(|e| {
                 PgError::Config(format!(
                     "table {}, column {} ({}): {e}",
                     table.name, c.name, c.type_name

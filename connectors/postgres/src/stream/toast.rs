@@ -12,7 +12,7 @@ use tokio_postgres::SimpleQueryMessage;
 use crate::catalog::{qualified, quote_ident, quote_literal};
 use crate::error::PgError;
 use crate::pgoutput::TupleValue;
-use crate::text::parse_text;
+use crate::text::{parse_column, Notes};
 
 /// Reads columns `wanted` of the row whose key is in `new`. `None` if the row no longer
 /// exists (or its key is not in the tuple).
@@ -60,9 +60,11 @@ pub async fn reselect(
                 let c = &table.columns[i];
                 out.push(match r.get(j) {
                     None => Value::Null,
-                    Some(s) => parse_text(c.type_oid, s.as_bytes()).map_err(|e| {
-                        PgError::Config(format!("table {}, column {}: {e}", table.name, c.name))
-                    })?,
+                    Some(s) => {
+                        parse_column(c, s.as_bytes(), &mut Notes::default()).map_err(|e| {
+                            PgError::Config(format!("table {}, column {}: {e}", table.name, c.name))
+                        })?
+                    }
                 });
             }
             return Ok(Some(out));
