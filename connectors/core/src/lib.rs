@@ -6,11 +6,13 @@
 pub mod error;
 pub mod event;
 pub mod lsn;
+pub mod position;
 pub mod table;
 pub mod value;
 
 pub use error::{Classify, ErrorClass};
 pub use event::{Change, Op, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo};
 pub use lsn::{Lsn, ParseLsnError};
-pub use table::{Column, Table, TableId, TableName};
+pub use position::{Position, Resume};
+pub use table::{Column, Table, TableId, TableName, TypeInfo, TypeKind};
 pub use value::{Row, Value};

@@ -77,6 +77,12 @@ pub struct SourceStats {
     pub wal_status: Mutex<String>,
     pub snapshot_rows: AtomicU64,
     pub snapshot_tables_remaining: AtomicU64,
+    /// numeric NaN/±Infinity replaced by null (Avro decimals cannot hold them).
+    pub special_numeric_values: AtomicU64,
+    /// Values of a type without a faithful mapping, passed on as their text.
+    pub fallback_values: AtomicU64,
+    /// Values clamped to the event format's range (intervals beyond ±292 000 years).
+    pub clamped_values: AtomicU64,
 }
 
 #[derive(Clone, Debug)]
