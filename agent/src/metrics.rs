@@ -4,7 +4,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use prometheus::{
-    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use sluice_postgres::SourceStats;
 
@@ -23,8 +24,12 @@ pub struct Metrics {
     pub source_connected: IntGauge,
     /// 1 while changes are streaming and the sink is producing.
     pub ready: IntGauge,
-    /// Deliveries in flight to Kafka.
-    pub in_flight: IntGauge,
+    /// Changes dropped because the committed position already covers them (replays).
+    pub skipped: IntCounter,
+    /// Kafka transactions by result (committed, aborted, failed, fenced).
+    pub transactions: IntCounterVec,
+    pub txn_duration: Histogram,
+    pub txn_events: Histogram,
     /// Commit time of the last source transaction produced, in Unix seconds.
     pub last_source_ts: Gauge,
     /// Pipeline errors, by class (transient, permanent).
@@ -42,6 +47,9 @@ pub struct Metrics {
     wal_status: IntGaugeVec,
     snapshot_rows: IntCounter,
     snapshot_tables_remaining: IntGauge,
+    special_numeric: IntCounter,
+    fallback_values: IntCounter,
+    clamped_values: IntCounter,
     render_lock: Mutex<()>,
 }
 
@@ -81,9 +89,37 @@ impl Metrics {
         .expect("valid metric");
         let ready = IntGauge::new("sluice_ready", "1 while replicating and producing")
             .expect("valid metric");
-        let in_flight = IntGauge::new(
-            "sluice_sink_in_flight_events",
-            "Events sent to Kafka and not yet acknowledged",
+        let skipped = counter(
+            "sluice_replayed_changes_skipped_total",
+            "Changes PostgreSQL resent after a restart that Kafka already holds (dropped, not produced twice)",
+        );
+        let transactions = IntCounterVec::new(
+            Opts::new(
+                "sluice_kafka_transactions_total",
+                "Kafka transactions by result",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        for r in ["committed", "aborted", "failed", "fenced"] {
+            transactions.with_label_values(&[r]);
+        }
+        let txn_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "sluice_kafka_transaction_duration_seconds",
+                "Time from a Kafka transaction's first event to its commit",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )
+        .expect("valid metric");
+        let txn_events = Histogram::with_opts(
+            HistogramOpts::new(
+                "sluice_kafka_transaction_events",
+                "Events per committed Kafka transaction",
+            )
+            .buckets(vec![0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0]),
         )
         .expect("valid metric");
         let last_source_ts = Gauge::new(
@@ -144,6 +180,18 @@ impl Metrics {
             &["status"],
         )
         .expect("valid metric");
+        let special_numeric = counter(
+            "sluice_special_numeric_values_total",
+            "numeric NaN/Infinity values emitted as null (nullable columns): Avro decimals cannot hold them",
+        );
+        let fallback_values = counter(
+            "sluice_fallback_values_total",
+            "Values emitted in their text form because their type has no faithful mapping",
+        );
+        let clamped_values = counter(
+            "sluice_clamped_values_total",
+            "Temporal values beyond the event format's range, clamped to its limit",
+        );
         let snapshot_rows = counter(
             "sluice_snapshot_rows_total",
             "Rows read by the initial snapshot",
@@ -158,7 +206,10 @@ impl Metrics {
             Box::new(confirmed_lsn.clone()),
             Box::new(source_connected.clone()),
             Box::new(ready.clone()),
-            Box::new(in_flight.clone()),
+            Box::new(skipped.clone()),
+            Box::new(transactions.clone()),
+            Box::new(txn_duration.clone()),
+            Box::new(txn_events.clone()),
             Box::new(last_source_ts.clone()),
             Box::new(errors.clone()),
             Box::new(schemas.clone()),
@@ -171,6 +222,9 @@ impl Metrics {
             Box::new(flush_lag.clone()),
             Box::new(wal_status.clone()),
             Box::new(snapshot_rows.clone()),
+            Box::new(special_numeric.clone()),
+            Box::new(fallback_values.clone()),
+            Box::new(clamped_values.clone()),
             Box::new(snapshot_tables_remaining.clone()),
         ] {
             registry.register(c).expect("unique metric");
@@ -185,7 +239,10 @@ impl Metrics {
             confirmed_lsn,
             source_connected,
             ready,
-            in_flight,
+            skipped,
+            transactions,
+            txn_duration,
+            txn_events,
             last_source_ts,
             errors,
             schemas,
@@ -199,6 +256,9 @@ impl Metrics {
             wal_status,
             snapshot_rows,
             snapshot_tables_remaining,
+            special_numeric,
+            fallback_values,
+            clamped_values,
             render_lock: Mutex::new(()),
         }
     }
@@ -226,6 +286,18 @@ impl Metrics {
             s.toast_unavailable.load(Ordering::Relaxed),
         );
         sync(&self.snapshot_rows, s.snapshot_rows.load(Ordering::Relaxed));
+        sync(
+            &self.special_numeric,
+            s.special_numeric_values.load(Ordering::Relaxed),
+        );
+        sync(
+            &self.fallback_values,
+            s.fallback_values.load(Ordering::Relaxed),
+        );
+        sync(
+            &self.clamped_values,
+            s.clamped_values.load(Ordering::Relaxed),
+        );
         self.snapshot_tables_remaining
             .set(s.snapshot_tables_remaining.load(Ordering::Relaxed) as i64);
         self.retained_wal

@@ -11,7 +11,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use model::*;
-pub use validate::{RegistrySettings, Validated};
+pub use validate::{BatchLimits, RegistrySettings, Validated};
 
 /// A configuration problem: which key, what is wrong, how to fix it.
 #[derive(Debug, thiserror::Error)]

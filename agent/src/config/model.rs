@@ -88,6 +88,53 @@ pub struct KafkaSection {
     /// Emit a tombstone (null value) after each delete, for log compaction.
     #[serde(default = "default_true")]
     pub tombstones: bool,
+    /// Compacted topic holding the committed source position (key: the slot name).
+    #[serde(default = "default_offsets_topic")]
+    pub offsets_topic: String,
+    /// Kafka transactional.id; default `sluice-<slot>`. One running instance per id.
+    pub transactional_id: Option<String>,
+    #[serde(default = "default_txn_timeout")]
+    pub transaction_timeout_secs: u64,
+    #[serde(default)]
+    pub batch: BatchSection,
+}
+
+/// Bounds of one Kafka transaction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSection {
+    #[serde(default = "default_max_events")]
+    pub max_events: usize,
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+    #[serde(default = "default_linger")]
+    pub linger_ms: u64,
+}
+
+impl Default for BatchSection {
+    fn default() -> Self {
+        BatchSection {
+            max_events: default_max_events(),
+            max_bytes: default_max_bytes(),
+            linger_ms: default_linger(),
+        }
+    }
+}
+
+fn default_offsets_topic() -> String {
+    "sluice.offsets".into()
+}
+fn default_txn_timeout() -> u64 {
+    60
+}
+fn default_max_events() -> usize {
+    10_000
+}
+fn default_max_bytes() -> usize {
+    8 * 1024 * 1024
+}
+fn default_linger() -> u64 {
+    100
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -16,10 +16,20 @@ use super::{Config, ConfigError, RegistryMode, SnapshotSetting, ToastSetting};
 pub struct Validated {
     pub source: Option<SourceConfig>,
     pub kafka: Option<KafkaConfig>,
+    pub transactional_id: String,
+    pub batch: BatchLimits,
     pub topic_prefix: String,
     pub tombstones: bool,
     pub registry: RegistrySettings,
     pub admin_listen: SocketAddr,
+}
+
+/// Bounds of one Kafka transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_events: usize,
+    pub max_bytes: usize,
+    pub linger: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +77,15 @@ impl Validated {
             RegistrySettings::External { url } => url.clone(),
         }
     }
+}
+
+fn valid_topic(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 249
+        && t != "."
+        && t != ".."
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> {
@@ -186,6 +205,17 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
             })
         }
     };
+    let slot = cfg
+        .source
+        .as_ref()
+        .map(|s| s.postgres.slot.clone())
+        .unwrap_or_else(|| "sluice".into());
+    let mut transactional_id = format!("sluice-{slot}");
+    let mut batch = BatchLimits {
+        max_events: 10_000,
+        max_bytes: 8 << 20,
+        linger: Duration::from_millis(100),
+    };
     let (kafka, topic_prefix, tombstones) = match &cfg.sink {
         None => (None, String::new(), true),
         Some(s) => {
@@ -249,12 +279,66 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                 };
                 properties.insert(name.clone(), text);
             }
+            for (key, bad) in [
+                ("sink.kafka.offsets_topic", !valid_topic(&k.offsets_topic)),
+                (
+                    "sink.kafka.transaction_timeout_secs",
+                    !(5..=900).contains(&k.transaction_timeout_secs),
+                ),
+                (
+                    "sink.kafka.batch.max_events",
+                    k.batch.max_events == 0 || k.batch.max_events > 1_000_000,
+                ),
+                ("sink.kafka.batch.max_bytes", k.batch.max_bytes < 1024),
+                ("sink.kafka.batch.linger_ms", k.batch.linger_ms > 60_000),
+            ] {
+                if bad {
+                    return Err(ConfigError::new(
+                        key,
+                        match key {
+                            "sink.kafka.offsets_topic" => "not a valid topic name".to_string(),
+                            "sink.kafka.transaction_timeout_secs" => {
+                                "must be between 5 and 900 seconds".to_string()
+                            }
+                            "sink.kafka.batch.max_events" => {
+                                "must be between 1 and 1000000".to_string()
+                            }
+                            "sink.kafka.batch.max_bytes" => "must be at least 1024".to_string(),
+                            _ => "must be at most 60000".to_string(),
+                        },
+                    ));
+                }
+            }
+            if let Some(id) = &k.transactional_id {
+                if id.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        "sink.kafka.transactional_id",
+                        "must not be empty",
+                    ));
+                }
+                transactional_id = id.clone();
+            }
+            if Duration::from_millis(k.batch.linger_ms)
+                >= Duration::from_secs(k.transaction_timeout_secs)
+            {
+                return Err(ConfigError::new(
+                    "sink.kafka.batch.linger_ms",
+                    "must be shorter than sink.kafka.transaction_timeout_secs",
+                ));
+            }
+            batch = BatchLimits {
+                max_events: k.batch.max_events,
+                max_bytes: k.batch.max_bytes,
+                linger: Duration::from_millis(k.batch.linger_ms),
+            };
             (
                 Some(KafkaConfig {
                     bootstrap_servers: k.bootstrap_servers.clone(),
                     properties,
                     topic_partitions: k.topic_partitions,
                     topic_replication_factor: k.topic_replication_factor,
+                    offsets_topic: k.offsets_topic.clone(),
+                    transaction_timeout: Duration::from_secs(k.transaction_timeout_secs),
                 }),
                 k.topic_prefix.clone(),
                 k.tombstones,
@@ -292,6 +376,8 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
     Ok(Validated {
         source,
         kafka,
+        transactional_id,
+        batch,
         topic_prefix,
         tombstones,
         registry,

@@ -13,7 +13,7 @@ use anyhow::Context;
 use rand::Rng;
 use sluice_avro::Naming;
 use sluice_core::{Classify, ErrorClass, Lsn};
-use sluice_kafka::Producer;
+use sluice_kafka::{offsets, Topics};
 use sluice_postgres::SourceStatus;
 use sluice_schema_registry::{Registry, RegistryClient};
 use tokio::sync::{mpsc, watch};
@@ -138,18 +138,36 @@ async fn run_once(
     let (source_cfg, kafka_cfg) = cfg
         .require_pipeline()
         .map_err(|e| PipelineError::Startup(e.to_string()))?;
-    let producer = Producer::new(kafka_cfg)?;
-    producer.check_connection(Duration::from_secs(10)).await?;
+    sluice_kafka::check_connection(kafka_cfg, Duration::from_secs(10)).await?;
+    let mut topics = Topics::new(kafka_cfg)?;
+    topics.ensure_offsets_topic().await?;
+    let committed = offsets::load(
+        &kafka_cfg.bootstrap_servers,
+        &kafka_cfg.offsets_topic,
+        &source_cfg.slot,
+    )
+    .await?;
+    match &committed {
+        Some(p) => {
+            tracing::info!(position = ?p, topic = %kafka_cfg.offsets_topic, "committed position")
+        }
+        None => tracing::info!(topic = %kafka_cfg.offsets_topic, "no committed position yet"),
+    }
     let registry = RegistryClient::new(&cfg.registry_url())?;
     let naming = Naming {
         topic_prefix: cfg.topic_prefix.clone(),
         database: source_cfg.pg.get_dbname().unwrap_or_default().to_string(),
     };
     let sink = sink::Sink {
-        producer,
+        kafka: kafka_cfg.clone(),
+        transactional_id: cfg.transactional_id.clone(),
+        slot: source_cfg.slot.clone(),
+        topics,
         encoder: encoder::Encoder::new(naming, registry, metrics.clone()),
         metrics: metrics.clone(),
         tombstones: cfg.tombstones,
+        limits: cfg.batch,
+        committed: committed.unwrap_or_default(),
     };
 
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -162,7 +180,7 @@ async fn run_once(
     let stop = source_stop.clone();
     let stats = metrics.source.clone();
     let mut source = tokio::spawn(async move {
-        sluice_postgres::run(&source_cfg, tx, ack_rx, status_tx, stats, stop)
+        sluice_postgres::run(&source_cfg, committed, tx, ack_rx, status_tx, stats, stop)
             .await
             .map_err(PipelineError::from)
     });

@@ -1,136 +1,308 @@
-//! The sink loop: encode, produce, and advance the acknowledged position in order.
+//! The sink loop: events of one or more source transactions and the source position go
+//! to Kafka in one transaction; a position is confirmed to the source only after that
+//! transaction committed.
+//!
+//! Skipping: after a restart PostgreSQL resends from its confirmed position, which may
+//! be older than what Kafka holds; every change the committed [`Position`] covers is
+//! dropped here, so nothing is produced twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sluice_core::{Lsn, SourceEvent};
-use sluice_kafka::{OrderedAcks, Producer, SinkError};
+use sluice_core::{Lsn, Op, Position, Resume, SnapshotMarker, SourceEvent, TableId};
+use sluice_kafka::{offsets, KafkaConfig, SinkError, Topics, TxnProducer};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::encoder::Encoder;
 use super::error::PipelineError;
+use crate::config::BatchLimits;
 use crate::metrics::Metrics;
 
-/// Deliveries in flight before the sink stops reading from the source.
-const MAX_IN_FLIGHT: usize = 20_000;
-/// How long a stopping sink waits for in-flight deliveries.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a stopping sink may spend committing its open transaction.
+const STOP_COMMIT_TIMEOUT: Duration = Duration::from_secs(4);
 
 pub struct Sink {
-    pub producer: Producer,
+    pub kafka: KafkaConfig,
+    pub transactional_id: String,
+    pub slot: String,
+    pub topics: Topics,
     pub encoder: Encoder,
     pub metrics: Arc<Metrics>,
     pub tombstones: bool,
+    pub limits: BatchLimits,
+    /// The position Kafka held when the pipeline started.
+    pub committed: Position,
+}
+
+/// The open Kafka transaction.
+#[derive(Default)]
+struct Open {
+    events: usize,
+    bytes: usize,
+    since: Option<Instant>,
+    /// Events per (table, op), counted into metrics on commit.
+    counts: HashMap<(TableId, Op), (prometheus::IntCounter, u64)>,
+    tombstones: u64,
 }
 
 impl Sink {
-    /// Runs until `stop` fires or the source's channel closes, then drains in-flight
-    /// deliveries (bounded by a timeout) so their positions can still be confirmed.
     pub async fn run(
         mut self,
         mut rx: mpsc::Receiver<SourceEvent>,
         acked: watch::Sender<Lsn>,
         stop: CancellationToken,
     ) -> Result<(), PipelineError> {
-        let mut acks = OrderedAcks::new();
-        let result = loop {
+        let mut producer: Option<TxnProducer> = None;
+        // What the next commit writes: advanced by every event handed over.
+        let mut next = self.committed;
+        let mut open = Open::default();
+        // A position to write even without events (empty transactions, heartbeats).
+        let mut dirty_since: Option<Instant> = None;
+        let mut in_source_txn = false;
+        // Stopped while a commit was in flight: its outcome is unknown, so nothing more
+        // is committed or confirmed (the next start replays from the committed position).
+        let mut abandoned = false;
+        let mut tick = tokio::time::interval(self.limits.linger.max(Duration::from_millis(10)) / 2);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result: Result<(), PipelineError> = loop {
             tokio::select! {
                 biased;
-                done = acks.next(), if !acks.is_empty() => {
-                    if let Err(e) = self.on_ack(done, &acked) { break Err(e) }
-                }
                 _ = stop.cancelled() => break Ok(()),
-                ev = rx.recv(), if acks.len() < MAX_IN_FLIGHT => match ev {
-                    None => break Ok(()),
-                    Some(ev) => if let Err(e) = self.on_event(ev, &mut acks).await { break Err(e) },
-                },
-            }
-        };
-        // Drain what is in flight so the source can confirm it before closing.
-        let drain = async {
-            while let Some(done) = acks.next().await {
-                self.on_ack(Some(done), &acked)?;
-            }
-            Ok::<_, PipelineError>(())
-        };
-        match tokio::time::timeout(DRAIN_TIMEOUT, drain).await {
-            Ok(Err(e)) if result.is_ok() => return Err(e),
-            Err(_) => tracing::warn!("in-flight Kafka deliveries not acknowledged within {DRAIN_TIMEOUT:?}; their positions stay unconfirmed"),
-            _ => {}
-        }
-        self.metrics.in_flight.set(0);
-        result
-    }
-
-    fn on_ack(
-        &self,
-        done: Option<Result<Option<Lsn>, SinkError>>,
-        acked: &watch::Sender<Lsn>,
-    ) -> Result<(), PipelineError> {
-        match done {
-            Some(Ok(Some(lsn))) => {
-                acked.send_if_modified(|cur| {
-                    let newer = lsn > *cur;
-                    if newer {
-                        *cur = lsn;
+                _ = tick.tick() => {
+                    let due = |t: Option<Instant>| t.is_some_and(|t| t.elapsed() >= self.limits.linger);
+                    if due(open.since) || (open.since.is_none() && due(dirty_since)) {
+                        tokio::select! {
+                            r = self.commit(&mut producer, &mut open, &next, &acked) => if let Err(e) = r { break Err(e) },
+                            _ = stop.cancelled() => { abandoned = true; break Ok(()) }
+                        }
+                        dirty_since = None;
                     }
-                    newer
-                });
+                }
+                ev = rx.recv() => {
+                    let Some(ev) = ev else { break Ok(()) };
+                    let r = self.on_event(ev, &mut producer, &mut open, &mut next, &mut in_source_txn, &mut dirty_since).await;
+                    if let Err(e) = r { break Err(e) }
+                    if open.events >= self.limits.max_events || open.bytes >= self.limits.max_bytes {
+                        tokio::select! {
+                            r = self.commit(&mut producer, &mut open, &next, &acked) => if let Err(e) = r { break Err(e) },
+                            _ = stop.cancelled() => { abandoned = true; break Ok(()) }
+                        }
+                        dirty_since = None;
+                    }
+                }
             }
-            Some(Ok(None)) => self.metrics.in_flight.dec(),
-            Some(Err(e)) => return Err(e.into()),
-            None => {}
+        };
+        match result {
+            Ok(()) if abandoned => {
+                tracing::warn!("stopped while a Kafka commit was in flight; its events are not confirmed and will be replayed if it did not commit");
+                Ok(())
+            }
+            Ok(()) if open.since.is_some() || dirty_since.is_some() => {
+                // Stopping: commit what is open, within a bound; if the broker does not
+                // answer, nothing is confirmed and the next start replays it.
+                let commit = self.commit(&mut producer, &mut open, &next, &acked);
+                match tokio::time::timeout(STOP_COMMIT_TIMEOUT, commit).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!("the last Kafka transaction did not commit within {STOP_COMMIT_TIMEOUT:?}; its events are not confirmed and will be replayed");
+                        Ok(())
+                    }
+                }
+            }
+            Err(e) => {
+                if let Some(p) = &producer {
+                    if open.since.is_some() {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), p.abort()).await;
+                        self.metrics
+                            .transactions
+                            .with_label_values(&["aborted"])
+                            .inc();
+                    }
+                }
+                Err(e)
+            }
+            ok => ok,
         }
-        Ok(())
     }
 
+    /// Creates the producer on first use: only once the source holds the slot, so an
+    /// instance waiting for the slot never fences the one running. Initializing fences
+    /// older producers; the position is then read again, since a fenced zombie may have
+    /// committed after it was first read.
+    async fn producer<'a>(
+        &mut self,
+        producer: &'a mut Option<TxnProducer>,
+        next: &mut Position,
+    ) -> Result<&'a TxnProducer, PipelineError> {
+        if producer.is_none() {
+            let p = TxnProducer::new(
+                &self.kafka,
+                &self.transactional_id,
+                self.kafka.transaction_timeout / 2,
+            )
+            .await?;
+            if let Some(latest) = offsets::load(
+                &self.kafka.bootstrap_servers,
+                &self.kafka.offsets_topic,
+                &self.slot,
+            )
+            .await?
+            {
+                if latest != self.committed {
+                    tracing::warn!(before = ?self.committed, now = ?latest, "the committed position moved while starting (a previous instance committed late); using the newer one");
+                    self.committed = latest;
+                    if latest.end_lsn > next.end_lsn {
+                        *next = latest;
+                    }
+                }
+            }
+            tracing::info!(transactional_id = %self.transactional_id, "Kafka transactional producer ready");
+            *producer = Some(p);
+        }
+        Ok(producer.as_ref().expect("set above"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn on_event(
         &mut self,
         ev: SourceEvent,
-        acks: &mut OrderedAcks,
+        producer: &mut Option<TxnProducer>,
+        open: &mut Open,
+        next: &mut Position,
+        in_source_txn: &mut bool,
+        dirty_since: &mut Option<Instant>,
     ) -> Result<(), PipelineError> {
         match ev {
-            SourceEvent::Begin(_) => {}
+            SourceEvent::Begin(_) => *in_source_txn = true,
             SourceEvent::Commit {
                 end_lsn,
                 commit_ts_us,
                 ..
             } => {
-                acks.push_position(end_lsn);
+                *in_source_txn = false;
+                if end_lsn > next.end_lsn {
+                    next.end_lsn = end_lsn;
+                }
+                next.resume = None;
+                next.snapshot_pending = false;
+                dirty_since.get_or_insert_with(Instant::now);
                 self.metrics.last_source_ts.set(commit_ts_us as f64 / 1e6);
             }
-            SourceEvent::Heartbeat(lsn) => acks.push_position(lsn),
-            SourceEvent::Change(change) => {
-                let now_ms = now_ms();
-                let topic = self.encoder.encode(&change, now_ms).await?;
-                self.producer.ensure_topic(&topic).await?;
-                let counter = self
-                    .metrics
-                    .events
-                    .with_label_values(&[&change.table.name.to_string(), change.op.code()]);
-                let key = (!self.encoder.key.is_empty()).then_some(self.encoder.key.as_slice());
-                let delivery = self
-                    .producer
-                    .send(&topic, key, Some(&self.encoder.value))
-                    .await?;
-                acks.push_delivery(async move {
-                    delivery.await?;
-                    counter.inc();
-                    Ok(())
-                });
-                self.metrics.in_flight.inc();
-                if change.op == sluice_core::Op::Delete && self.tombstones {
-                    let delivery = self.producer.send(&topic, key, None).await?;
-                    let tomb = self.metrics.tombstones.clone();
-                    acks.push_delivery(async move {
-                        delivery.await?;
-                        tomb.inc();
-                        Ok(())
-                    });
-                    self.metrics.in_flight.inc();
+            SourceEvent::Heartbeat(lsn) => {
+                if !*in_source_txn && lsn > next.end_lsn {
+                    next.end_lsn = lsn;
+                    dirty_since.get_or_insert_with(Instant::now);
                 }
             }
+            SourceEvent::Change(change) => {
+                let src = &change.source;
+                if self.committed.covers(src.commit_lsn, src.ordinal) {
+                    self.metrics.skipped.inc();
+                    return Ok(());
+                }
+                let topic = self.encoder.encode(&change, now_ms()).await?;
+                self.topics.ensure(&topic).await?;
+                let p = self.producer(producer, next).await?;
+                // The producer's start may have raised the committed position.
+                if self.committed.covers(src.commit_lsn, src.ordinal) {
+                    self.metrics.skipped.inc();
+                    return Ok(());
+                }
+                if open.since.is_none() {
+                    p.begin()?;
+                    open.since = Some(Instant::now());
+                }
+                let key = (!self.encoder.key.is_empty()).then_some(self.encoder.key.as_slice());
+                p.send(&topic, key, Some(&self.encoder.value)).await?;
+                open.bytes += self.encoder.key.len() + self.encoder.value.len();
+                open.events += 1;
+                if change.op == Op::Delete && self.tombstones {
+                    p.send(&topic, key, None).await?;
+                    open.tombstones += 1;
+                }
+                let entry = open
+                    .counts
+                    .entry((change.table.id, change.op))
+                    .or_insert_with(|| {
+                        let c = self
+                            .metrics
+                            .events
+                            .with_label_values(&[&change.table.name.to_string(), change.op.code()]);
+                        (c, 0)
+                    });
+                entry.1 += 1;
+                next.resume = Some(Resume {
+                    commit_lsn: src.commit_lsn,
+                    ordinal: src.ordinal,
+                });
+                next.snapshot_pending = src.snapshot == SnapshotMarker::True;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the position and commits. On success the position's end is confirmed to
+    /// the source.
+    async fn commit(
+        &mut self,
+        producer: &mut Option<TxnProducer>,
+        open: &mut Open,
+        next: &Position,
+        acked: &watch::Sender<Lsn>,
+    ) -> Result<(), PipelineError> {
+        if open.since.is_none() && *next == self.committed {
+            return Ok(());
+        }
+        let mut next = *next;
+        let p = self.producer(producer, &mut next).await?;
+        let started = open.since.unwrap_or_else(Instant::now);
+        if open.since.is_none() {
+            p.begin()?;
+        }
+        let value = offsets::encode(&next);
+        p.send(
+            &self.kafka.offsets_topic,
+            Some(self.slot.as_bytes()),
+            Some(&value),
+        )
+        .await?;
+        let commit = p.commit().await;
+        if let Err(e) = commit {
+            self.metrics
+                .transactions
+                .with_label_values(&[if matches!(&e, SinkError::Txn(f) if f.fenced()) {
+                    "fenced"
+                } else {
+                    "failed"
+                }])
+                .inc();
+            return Err(e.into());
+        }
+        self.metrics
+            .transactions
+            .with_label_values(&["committed"])
+            .inc();
+        self.metrics
+            .txn_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.txn_events.observe(open.events as f64);
+        for (_, (counter, n)) in open.counts.drain() {
+            counter.inc_by(n);
+        }
+        self.metrics.tombstones.inc_by(open.tombstones);
+        *open = Open::default();
+        let newer = next.end_lsn > self.committed.end_lsn;
+        self.committed = next;
+        if newer {
+            acked.send_if_modified(|cur| {
+                let adv = next.end_lsn > *cur;
+                if adv {
+                    *cur = next.end_lsn;
+                }
+                adv
+            });
         }
         Ok(())
     }

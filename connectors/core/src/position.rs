@@ -51,11 +51,11 @@ mod tests {
             snapshot_pending: false,
         };
         let cases = [
-            (Lsn(99), 1000, true),   // earlier transaction: done
-            (Lsn(100), 0, false),    // commit record at the end position: not done
-            (Lsn(150), 4, true),     // split transaction, already committed part
-            (Lsn(150), 5, false),    // split transaction, the rest
-            (Lsn(200), 0, false),    // later transaction
+            (Lsn(99), 1000, true), // earlier transaction: done
+            (Lsn(100), 0, false),  // commit record at the end position: not done
+            (Lsn(150), 4, true),   // split transaction, already committed part
+            (Lsn(150), 5, false),  // split transaction, the rest
+            (Lsn(200), 0, false),  // later transaction
         ];
         for (lsn, ord, want) in cases {
             assert_eq!(p.covers(lsn, ord), want, "{lsn} #{ord}");

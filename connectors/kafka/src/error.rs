@@ -17,6 +17,23 @@ pub enum SinkError {
     Client(#[from] KafkaError),
     #[error("delivery report lost: the Kafka producer was dropped")]
     Canceled,
+    #[error("{}", txn_message(.0))]
+    Txn(crate::txn::TxnFailure),
+    #[error("cannot read the committed position from Kafka topic {topic}: {reason}")]
+    Offsets { topic: String, reason: String },
+    #[error("Kafka topic {topic} must be compacted (cleanup.policy=compact) to hold positions safely; it is {policy:?}. Fix: kafka-configs --alter --entity-type topics --entity-name {topic} --add-config cleanup.policy=compact, or choose another sink.kafka.offsets_topic")]
+    NotCompacted { topic: String, policy: String },
+}
+
+fn txn_message(f: &crate::txn::TxnFailure) -> String {
+    if f.fenced() {
+        format!(
+            "another Sluice instance with the same transactional.id took over ({} failed: {}); this instance stops. Run one instance per slot, or give each its own sink.kafka.transactional_id",
+            f.op, f.message
+        )
+    } else {
+        format!("Kafka transaction {} failed: {}", f.op, f.message)
+    }
 }
 
 /// Codes that retrying (after re-creating the client and replaying from the last
@@ -62,6 +79,12 @@ impl Classify for SinkError {
             SinkError::Delivery { source, .. } | SinkError::Client(source) => kafka_class(source),
             SinkError::CreateTopic { .. } => ErrorClass::Transient,
             SinkError::Canceled => ErrorClass::Transient,
+            // Fenced: another instance owns the transactional.id; stop. Anything else:
+            // abort, drop the producer, start over from the committed position.
+            SinkError::Txn(f) if f.fenced() => ErrorClass::Permanent,
+            SinkError::Txn(_) => ErrorClass::Transient,
+            SinkError::Offsets { .. } => ErrorClass::Transient,
+            SinkError::NotCompacted { .. } => ErrorClass::Permanent,
         }
     }
 }
@@ -69,6 +92,17 @@ impl Classify for SinkError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn txn(code: RDKafkaErrorCode, fatal: bool, abortable: bool) -> SinkError {
+        SinkError::Txn(crate::txn::TxnFailure {
+            op: "commit_transaction",
+            code,
+            message: "m".into(),
+            fatal,
+            retriable: false,
+            abortable,
+        })
+    }
 
     #[test]
     fn classification_table() {
@@ -107,6 +141,29 @@ mod tests {
             ),
             (SinkError::Config("x".into()), ErrorClass::Permanent),
             (SinkError::Canceled, ErrorClass::Transient),
+            (
+                txn(RDKafkaErrorCode::ProducerFenced, true, false),
+                ErrorClass::Permanent,
+            ),
+            (
+                txn(RDKafkaErrorCode::InvalidProducerEpoch, false, true),
+                ErrorClass::Permanent,
+            ),
+            (
+                txn(RDKafkaErrorCode::RequestTimedOut, false, true),
+                ErrorClass::Transient,
+            ),
+            (
+                txn(RDKafkaErrorCode::InvalidTransactionalState, true, false),
+                ErrorClass::Transient,
+            ),
+            (
+                SinkError::NotCompacted {
+                    topic: "o".into(),
+                    policy: "delete".into(),
+                },
+                ErrorClass::Permanent,
+            ),
         ];
         for (err, want) in cases {
             assert_eq!(err.class(), want, "{err}");

@@ -1,21 +1,24 @@
-//! Kafka sink: where events are committed. A librdkafka producer (idempotent,
-//! acks=all), topic creation, and in-order acknowledgement of source positions.
+//! Kafka sink: where events are committed. A transactional librdkafka producer that
+//! writes events and the source position together ([`txn`], [`offsets`]), topic
+//! administration, and a raw protocol reader that applies read_committed itself
+//! ([`raw`]).
 
-pub mod acks;
 pub mod error;
+pub mod offsets;
+pub mod raw;
+pub mod txn;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
-use rdkafka::types::RDKafkaErrorCode as Code;
+use rdkafka::producer::{BaseProducer, Producer as _};
 
-pub use acks::OrderedAcks;
 pub use error::SinkError;
+pub use txn::TxnProducer;
 
 /// Connection and topic settings.
 #[derive(Clone, Debug)]
@@ -27,10 +30,13 @@ pub struct KafkaConfig {
     pub topic_partitions: i32,
     /// Replication factor of topics Sluice creates.
     pub topic_replication_factor: i32,
+    /// Compacted topic holding the committed source position per slot.
+    pub offsets_topic: String,
+    pub transaction_timeout: Duration,
 }
 
 impl KafkaConfig {
-    fn client_config(&self) -> ClientConfig {
+    pub(crate) fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_servers)
             .set("client.id", "sluice")
@@ -47,43 +53,86 @@ impl KafkaConfig {
     }
 }
 
-/// The producer.
-pub struct Producer {
-    inner: FutureProducer,
+/// Topic administration: creation with the configured layout, and the offsets topic's
+/// compaction check.
+pub struct Topics {
     admin: AdminClient<DefaultClientContext>,
     cfg: KafkaConfig,
-    known_topics: std::collections::HashSet<String>,
+    known: std::collections::HashSet<String>,
 }
 
-impl Producer {
+impl Topics {
     pub fn new(cfg: &KafkaConfig) -> Result<Self, SinkError> {
-        let cc = cfg.client_config();
-        let inner: FutureProducer = cc.create().map_err(|e| SinkError::Config(e.to_string()))?;
-        let mut admin_cc = ClientConfig::new();
-        admin_cc.set("bootstrap.servers", &cfg.bootstrap_servers);
+        let mut cc = ClientConfig::new();
+        cc.set("bootstrap.servers", &cfg.bootstrap_servers);
         for (k, v) in &cfg.properties {
             if k.starts_with("security.") || k.starts_with("sasl.") || k.starts_with("ssl.") {
-                admin_cc.set(k, v);
+                cc.set(k, v);
             }
         }
-        let admin = admin_cc
-            .create()
-            .map_err(|e| SinkError::Config(e.to_string()))?;
-        Ok(Producer {
-            inner,
+        let admin = cc.create().map_err(|e| SinkError::Config(e.to_string()))?;
+        Ok(Topics {
             admin,
             cfg: cfg.clone(),
-            known_topics: Default::default(),
+            known: Default::default(),
         })
     }
 
-    /// Creates `topic` if it does not exist yet (once per process and topic).
-    pub async fn ensure_topic(&mut self, topic: &str) -> Result<(), SinkError> {
-        if self.known_topics.contains(topic) {
+    /// Creates a data topic if it does not exist yet (once per process and topic).
+    pub async fn ensure(&mut self, topic: &str) -> Result<(), SinkError> {
+        if self.known.contains(topic) {
             return Ok(());
         }
-        let replication = TopicReplication::Fixed(self.cfg.topic_replication_factor);
-        let new = NewTopic::new(topic, self.cfg.topic_partitions, replication);
+        let (p, r) = (self.cfg.topic_partitions, self.cfg.topic_replication_factor);
+        self.create(topic, p, r, &[]).await?;
+        self.known.insert(topic.to_string());
+        Ok(())
+    }
+
+    /// Creates the offsets topic (one partition, compacted) if missing, and checks that
+    /// an existing one is compacted where the broker reports its configuration.
+    pub async fn ensure_offsets_topic(&mut self) -> Result<(), SinkError> {
+        let topic = self.cfg.offsets_topic.clone();
+        self.create(
+            &topic,
+            1,
+            self.cfg.topic_replication_factor,
+            &[("cleanup.policy", "compact")],
+        )
+        .await?;
+        let resource = ResourceSpecifier::Topic(&topic);
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+        match self.admin.describe_configs([&resource], &opts).await {
+            Ok(results) => {
+                for r in results.into_iter().flatten() {
+                    if let Some(entry) = r.get("cleanup.policy") {
+                        let policy = entry.value.clone().unwrap_or_default();
+                        if !policy.split(',').any(|p| p.trim() == "compact") {
+                            return Err(SinkError::NotCompacted { topic, policy });
+                        }
+                    }
+                }
+            }
+            // Brokers without DescribeConfigs (the test broker) cannot be checked.
+            Err(e) => {
+                tracing::warn!(topic, error = %e, "cannot read the offsets topic's configuration; compaction not verified")
+            }
+        }
+        self.known.insert(topic);
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication: i32,
+        config: &[(&str, &str)],
+    ) -> Result<(), SinkError> {
+        let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+        for (k, v) in config {
+            new = new.set(k, v);
+        }
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results =
             self.admin
@@ -95,7 +144,7 @@ impl Producer {
                 })?;
         for r in results {
             match r {
-                Ok(_) => tracing::info!(topic, "created topic"),
+                Ok(_) => tracing::info!(topic, partitions, "created topic"),
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((_, code)) => {
                     return Err(SinkError::CreateTopic {
@@ -105,76 +154,18 @@ impl Producer {
                 }
             }
         }
-        self.known_topics.insert(topic.to_string());
         Ok(())
     }
+}
 
-    /// Enqueues one record (librdkafka copies key and value, so the caller's buffers are
-    /// free again on return) and returns its delivery report. Waits while the local
-    /// queue is full.
-    pub async fn send(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-    ) -> Result<impl std::future::Future<Output = Result<(), SinkError>> + Send + 'static, SinkError>
-    {
-        loop {
-            let mut rec = FutureRecord::<[u8], [u8]>::to(topic);
-            if let Some(k) = key {
-                rec = rec.key(k);
-            }
-            if let Some(v) = value {
-                rec = rec.payload(v);
-            }
-            match self.inner.send_result(rec) {
-                Ok(fut) => {
-                    let topic = topic.to_string();
-                    return Ok(async move {
-                        match fut.await {
-                            Ok(Ok(_)) => Ok(()),
-                            Ok(Err((source, _))) => Err(SinkError::Delivery { topic, source }),
-                            Err(_) => Err(SinkError::Canceled),
-                        }
-                    });
-                }
-                Err((rdkafka::error::KafkaError::MessageProduction(Code::QueueFull), _)) => {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(Code::MessageSizeTooLarge),
-                    _,
-                )) => {
-                    return Err(SinkError::TooLarge {
-                        topic: topic.to_string(),
-                        bytes: key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
-                    })
-                }
-                Err((source, _)) => {
-                    return Err(SinkError::Delivery {
-                        topic: topic.to_string(),
-                        source,
-                    })
-                }
-            }
-        }
-    }
-
-    /// Waits (on a blocking thread) until everything enqueued is delivered or `timeout`.
-    pub async fn flush(&self, timeout: Duration) -> Result<(), SinkError> {
-        let p = self.inner.clone();
-        tokio::task::spawn_blocking(move || p.flush(timeout))
-            .await
-            .map_err(|_| SinkError::Canceled)?
-            .map_err(SinkError::Client)
-    }
-
-    /// Checks that the brokers answer (metadata request on a blocking thread).
-    pub async fn check_connection(&self, timeout: Duration) -> Result<(), SinkError> {
-        let p = self.inner.clone();
-        tokio::task::spawn_blocking(move || p.client().fetch_metadata(None, timeout).map(|_| ()))
-            .await
-            .map_err(|_| SinkError::Canceled)?
-            .map_err(SinkError::Client)
-    }
+/// Checks that the brokers answer (a metadata request, on a blocking thread).
+pub async fn check_connection(cfg: &KafkaConfig, timeout: Duration) -> Result<(), SinkError> {
+    let p: BaseProducer = cfg
+        .client_config()
+        .create()
+        .map_err(|e| SinkError::Config(e.to_string()))?;
+    tokio::task::spawn_blocking(move || p.client().fetch_metadata(None, timeout).map(|_| ()))
+        .await
+        .map_err(|_| SinkError::Canceled)?
+        .map_err(SinkError::Client)
 }

@@ -96,7 +96,7 @@ impl ReplicationConn {
             wbuf: BytesMut::with_capacity(1024),
             server_version: 0,
         };
-        let params: [(&str, &str); 8] = [
+        let params: [(&str, &str); 9] = [
             ("user", &p.user),
             ("database", &p.dbname),
             ("replication", "database"),
@@ -106,6 +106,7 @@ impl ReplicationConn {
             ("DateStyle", "ISO, MDY"),
             ("TimeZone", "UTC"),
             ("extra_float_digits", "3"),
+            ("IntervalStyle", "postgres"),
             ("client_encoding", "UTF8"),
         ];
         frontend::startup_message(params.iter().copied(), &mut conn.wbuf)?;

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod conn;
 pub mod error;
 pub mod pgoutput;
+pub mod slot;
 pub mod snapshot;
 pub mod stream;
 pub mod text;
@@ -19,7 +20,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sluice_core::{Lsn, SourceEvent, TableName};
+use sluice_core::{Lsn, Position, SourceEvent, TableName};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -127,6 +128,7 @@ pub struct SourceStatus {
 /// confirmed to PostgreSQL.
 pub async fn run(
     cfg: &SourceConfig,
+    committed: Option<Position>,
     tx: mpsc::Sender<SourceEvent>,
     acked: watch::Receiver<Lsn>,
     status: watch::Sender<SourceStatus>,
@@ -153,107 +155,16 @@ pub async fn run(
     }
 
     let slot_q = catalog::quote_ident(&cfg.slot);
-    let existing = catalog::find_slot(&sql, &cfg.slot).await?;
-    let mut start_lsn = Lsn::ZERO;
-    match existing {
-        Some(info) => {
-            if info.plugin.as_deref() != Some("pgoutput") {
-                return Err(PgError::Config(format!(
-                    "replication slot {:?} exists but uses plugin {:?}, not pgoutput. Fix: choose another \
-                     source.postgres.slot, or drop it with SELECT pg_drop_replication_slot('{}')",
-                    cfg.slot,
-                    info.plugin.unwrap_or_default(),
-                    cfg.slot
-                )));
+    let start_lsn =
+        match slot::prepare(cfg, &mut repl, &sql, committed.as_ref(), &tx, &stats).await? {
+            slot::Next::Stream(lsn) => lsn,
+            slot::Next::Idle => {
+                tracing::info!("snapshot: initial_only: snapshot done, not streaming");
+                let _ = repl.terminate().await;
+                shutdown.cancelled().await;
+                return Ok(());
             }
-            let our_db = cfg.pg.get_dbname().unwrap_or_default();
-            if info.database.as_deref().is_some_and(|d| d != our_db) {
-                return Err(PgError::Config(format!(
-                    "replication slot {:?} belongs to database {:?}, not {our_db:?}; choose another source.postgres.slot",
-                    cfg.slot,
-                    info.database.unwrap_or_default()
-                )));
-            }
-            if let Some(pid) = info.active_pid {
-                // Transient: a previous instance may still be shutting down.
-                return Err(PgError::SlotBusy {
-                    slot: cfg.slot.clone(),
-                    pid,
-                });
-            }
-            if info.wal_status.as_deref() == Some("lost") {
-                return Err(PgError::Config(format!(
-                    "replication slot {:?} was invalidated: PostgreSQL removed WAL it still needed \
-                     (max_slot_wal_keep_size), so changes were lost. Fix: drop it with \
-                     SELECT pg_drop_replication_slot('{}') and start again (a new snapshot is taken)",
-                    cfg.slot, cfg.slot
-                )));
-            }
-            if let Some(lsn) = info.confirmed_flush.as_deref().and_then(|s| s.parse().ok()) {
-                start_lsn = lsn;
-            }
-            tracing::info!(slot = %cfg.slot, confirmed_flush = %start_lsn, "resuming from existing slot");
-        }
-        None => {
-            let want_snapshot = cfg.snapshot != SnapshotMode::Never;
-            let sql_create = match (version >= 150000, want_snapshot) {
-                (true, true) => {
-                    format!("CREATE_REPLICATION_SLOT {slot_q} LOGICAL pgoutput (SNAPSHOT 'export')")
-                }
-                (true, false) => format!(
-                    "CREATE_REPLICATION_SLOT {slot_q} LOGICAL pgoutput (SNAPSHOT 'nothing')"
-                ),
-                (false, true) => {
-                    format!("CREATE_REPLICATION_SLOT {slot_q} LOGICAL pgoutput EXPORT_SNAPSHOT")
-                }
-                (false, false) => {
-                    format!("CREATE_REPLICATION_SLOT {slot_q} LOGICAL pgoutput NOEXPORT_SNAPSHOT")
-                }
-            };
-            let rows = repl.simple_query(&sql_create).await.map_err(|e| match e {
-                PgError::Server { error, .. } if error.code == "53400" => PgError::Config(format!(
-                    "cannot create replication slot {:?}: all replication slots are in use. Fix: raise \
-                     max_replication_slots in postgresql.conf (restart needed) or drop unused slots",
-                    cfg.slot
-                )),
-                e => e,
-            })?;
-            let row = rows
-                .first()
-                .ok_or_else(|| PgError::protocol("CREATE_REPLICATION_SLOT", "no result row"))?;
-            let consistent: Lsn = row
-                .get(1)
-                .cloned()
-                .flatten()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    PgError::protocol("CREATE_REPLICATION_SLOT", "no consistent point")
-                })?;
-            start_lsn = consistent;
-            tracing::info!(slot = %cfg.slot, consistent_point = %consistent, "created replication slot");
-            if want_snapshot {
-                let name = row.get(2).cloned().flatten().ok_or_else(|| {
-                    PgError::protocol("CREATE_REPLICATION_SLOT", "no exported snapshot name")
-                })?;
-                let result =
-                    snapshot::run(&cfg.pg, &name, consistent, &cfg.tables, &tx, &stats).await;
-                if let Err(e) = result {
-                    // Without the slot, the next start snapshots again instead of
-                    // silently missing the rows not yet read.
-                    let _ = repl
-                        .simple_query(&format!("DROP_REPLICATION_SLOT {slot_q}"))
-                        .await;
-                    return Err(e);
-                }
-                if cfg.snapshot == SnapshotMode::InitialOnly {
-                    tracing::info!("snapshot_only: snapshot done, not streaming");
-                    let _ = repl.terminate().await;
-                    shutdown.cancelled().await;
-                    return Ok(());
-                }
-            }
-        }
-    }
+        };
 
     let pubs = catalog::quote_literal(&catalog::quote_ident(&cfg.publication));
     // Streaming of in-progress transactions stays off: PostgreSQL spills large

@@ -1,0 +1,111 @@
+//! The source position in the offsets topic: one record per slot (key = slot name), a
+//! small JSON value, written in the same Kafka transaction as the events it covers.
+
+use serde_json::{json, Value};
+use sluice_core::{Lsn, Position, Resume};
+
+use crate::error::SinkError;
+use crate::raw;
+
+/// Serializes a position (format version 1).
+pub fn encode(p: &Position) -> Vec<u8> {
+    let resume = p
+        .resume
+        .map(|r| json!({"commit_lsn": r.commit_lsn.0, "ordinal": r.ordinal}));
+    json!({
+        "v": 1,
+        "end_lsn": p.end_lsn.0,
+        "end_lsn_text": p.end_lsn.to_string(),
+        "resume": resume,
+        "snapshot_pending": p.snapshot_pending,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Position, String> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    if v["v"] != json!(1) {
+        return Err(format!("unknown position format {}", v["v"]));
+    }
+    let end = v["end_lsn"].as_u64().ok_or("end_lsn missing")?;
+    let resume = match &v["resume"] {
+        Value::Null => None,
+        r => Some(Resume {
+            commit_lsn: Lsn(r["commit_lsn"]
+                .as_u64()
+                .ok_or("resume.commit_lsn missing")?),
+            ordinal: r["ordinal"].as_u64().ok_or("resume.ordinal missing")?,
+        }),
+    };
+    Ok(Position {
+        end_lsn: Lsn(end),
+        resume,
+        snapshot_pending: v["snapshot_pending"].as_bool().unwrap_or(false),
+    })
+}
+
+/// The last committed position for `key`, reading the topic's raw log and applying
+/// read_committed ourselves. `None` when the topic or the key has none.
+pub async fn load(bootstrap: &str, topic: &str, key: &str) -> Result<Option<Position>, SinkError> {
+    let err = |reason: String| SinkError::Offsets {
+        topic: topic.to_string(),
+        reason,
+    };
+    let rc = match raw::read_committed(bootstrap, topic, 0).await {
+        Ok(rc) => rc,
+        Err(e) if e.is_unknown_topic() => return Ok(None),
+        Err(e) => return Err(err(e.to_string())),
+    };
+    if rc.undecided() > 0 {
+        // Only our transactional.id writes here, and initializing it completed any
+        // open transaction; undecided records mean another writer is active.
+        tracing::warn!(
+            topic,
+            records = rc.undecided(),
+            "offsets topic has records of a still-open transaction; ignoring them"
+        );
+    }
+    let mut last = None;
+    for r in rc.committed.iter().rev() {
+        if r.key.as_deref() == Some(key.as_bytes()) {
+            last = Some(r);
+            break;
+        }
+    }
+    match last {
+        None => Ok(None),
+        Some(r) => match &r.value {
+            // A tombstone: the position was deliberately reset.
+            None => Ok(None),
+            Some(v) => decode(v)
+                .map(Some)
+                .map_err(|e| err(format!("record at offset {}: {e}", r.offset))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_bad_input() {
+        for p in [
+            Position::default(),
+            Position {
+                end_lsn: Lsn(0x1_0000_0010),
+                resume: Some(Resume {
+                    commit_lsn: Lsn(77),
+                    ordinal: 9,
+                }),
+                snapshot_pending: true,
+            },
+        ] {
+            assert_eq!(decode(&encode(&p)).unwrap(), p);
+        }
+        for bad in [&b""[..], b"{}", b"{\"v\":2}", b"{\"v\":1}", b"[1]", b"\xff"] {
+            assert!(decode(bad).is_err(), "{bad:?}");
+        }
+    }
+}

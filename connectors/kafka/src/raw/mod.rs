@@ -1,0 +1,337 @@
+//! A minimal Kafka protocol client for reading a partition's raw record batches,
+//! control markers included (Metadata v1, ListOffsets v1, Fetch v4).
+//!
+//! librdkafka does not expose control records, and relies on the broker to filter
+//! aborted transactions; the offsets topic is read with this client so that
+//! read_committed holds whatever the broker does.
+
+pub mod batch;
+pub mod wire;
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub use batch::{Batch, ReadCommitted, Record};
+use wire::{Reader, WireError, Writer};
+
+const API_FETCH: i16 = 1;
+const API_LIST_OFFSETS: i16 = 2;
+const API_METADATA: i16 = 3;
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    #[error("cannot reach Kafka broker {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("Kafka connection to {addr}: {source}")]
+    Io {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("Kafka broker {addr} did not answer within {IO_TIMEOUT:?}")]
+    Timeout { addr: String },
+    #[error("unexpected Kafka response from {addr}: {source}")]
+    Wire { addr: String, source: WireError },
+    #[error("Kafka error code {code} for {topic}/{partition} ({what})")]
+    Broker {
+        topic: String,
+        partition: i32,
+        code: i16,
+        what: &'static str,
+    },
+    #[error("no leader known for {topic}/{partition}")]
+    NoLeader { topic: String, partition: i32 },
+}
+
+impl RawError {
+    /// UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn is_unknown_topic(&self) -> bool {
+        matches!(self, RawError::Broker { code: 3, .. })
+    }
+}
+
+/// One broker connection.
+pub struct Conn {
+    addr: String,
+    stream: TcpStream,
+    correlation: i32,
+}
+
+impl Conn {
+    pub async fn connect(addr: &str) -> Result<Conn, RawError> {
+        let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| RawError::Timeout { addr: addr.into() })?
+            .map_err(|source| RawError::Connect {
+                addr: addr.into(),
+                source,
+            })?;
+        Ok(Conn {
+            addr: addr.into(),
+            stream,
+            correlation: 0,
+        })
+    }
+
+    async fn call(&mut self, api: i16, version: i16, body: &[u8]) -> Result<Vec<u8>, RawError> {
+        self.correlation += 1;
+        let mut req = Writer::default();
+        req.i16(api)
+            .i16(version)
+            .i32(self.correlation)
+            .string("sluice");
+        req.0.extend_from_slice(body);
+        let mut frame = (req.0.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&req.0);
+        let addr = self.addr.clone();
+        let io = |source| RawError::Io {
+            addr: addr.clone(),
+            source,
+        };
+        let fut = async {
+            self.stream.write_all(&frame).await.map_err(io)?;
+            let mut len = [0u8; 4];
+            self.stream.read_exact(&mut len).await.map_err(io)?;
+            let len = i32::from_be_bytes(len);
+            if !(4..=256 * 1024 * 1024).contains(&len) {
+                return Err(RawError::Wire {
+                    addr: addr.clone(),
+                    source: WireError(format!("response length {len}")),
+                });
+            }
+            let mut resp = vec![0u8; len as usize];
+            self.stream.read_exact(&mut resp).await.map_err(io)?;
+            Ok(resp)
+        };
+        let resp = tokio::time::timeout(IO_TIMEOUT, fut)
+            .await
+            .map_err(|_| RawError::Timeout { addr: addr.clone() })??;
+        let corr = i32::from_be_bytes(resp[0..4].try_into().expect("4 bytes"));
+        if corr != self.correlation {
+            return Err(RawError::Wire {
+                addr,
+                source: WireError(format!(
+                    "correlation id {corr}, expected {}",
+                    self.correlation
+                )),
+            });
+        }
+        Ok(resp[4..].to_vec())
+    }
+
+    fn wire(&self, source: WireError) -> RawError {
+        RawError::Wire {
+            addr: self.addr.clone(),
+            source,
+        }
+    }
+
+    /// The leader's address of `topic`/`partition` (Metadata v1).
+    pub async fn leader(&mut self, topic: &str, partition: i32) -> Result<String, RawError> {
+        let mut body = Writer::default();
+        body.i32(1).string(topic);
+        let resp = self.call(API_METADATA, 1, &body.0).await?;
+        // (brokers as (id, address), the topic's error, the partition's (error, leader))
+        type Meta = (Vec<(i32, String)>, i16, Option<(i16, i32)>);
+        let parse = || -> wire::Result<Meta> {
+            let mut r = Reader::new(&resp);
+            let mut brokers = Vec::new();
+            for _ in 0..r.array_len()? {
+                let id = r.i32()?;
+                let host = r.string()?;
+                let port = r.i32()?;
+                let _rack = r.string()?;
+                brokers.push((id, format!("{host}:{port}")));
+            }
+            let _controller = r.i32()?;
+            let mut topic_err = 0;
+            let mut found = None;
+            for _ in 0..r.array_len()? {
+                let err = r.i16()?;
+                let name = r.string()?;
+                let _internal = r.i8()?;
+                for _ in 0..r.array_len()? {
+                    let perr = r.i16()?;
+                    let idx = r.i32()?;
+                    let leader = r.i32()?;
+                    for _ in 0..r.array_len()? {
+                        r.i32()?;
+                    }
+                    for _ in 0..r.array_len()? {
+                        r.i32()?;
+                    }
+                    if name == topic && idx == partition {
+                        found = Some((perr, leader));
+                    }
+                }
+                if name == topic {
+                    topic_err = err;
+                }
+            }
+            Ok((brokers, topic_err, found))
+        };
+        let (brokers, topic_err, found) = parse().map_err(|e| self.wire(e))?;
+        let broker_err = |code, what| RawError::Broker {
+            topic: topic.into(),
+            partition,
+            code,
+            what,
+        };
+        if topic_err != 0 {
+            return Err(broker_err(topic_err, "metadata"));
+        }
+        let Some((perr, leader)) = found else {
+            return Err(broker_err(3, "metadata"));
+        };
+        if perr != 0 {
+            return Err(broker_err(perr, "metadata"));
+        }
+        brokers
+            .into_iter()
+            .find(|(id, _)| *id == leader)
+            .map(|(_, a)| a)
+            .ok_or(RawError::NoLeader {
+                topic: topic.into(),
+                partition,
+            })
+    }
+
+    /// (earliest offset, high watermark) of a partition (ListOffsets v1).
+    pub async fn offsets(&mut self, topic: &str, partition: i32) -> Result<(i64, i64), RawError> {
+        let mut out = [0i64; 2];
+        for (i, ts) in [-2i64, -1].into_iter().enumerate() {
+            let mut body = Writer::default();
+            body.i32(-1)
+                .i32(1)
+                .string(topic)
+                .i32(1)
+                .i32(partition)
+                .i64(ts);
+            let resp = self.call(API_LIST_OFFSETS, 1, &body.0).await?;
+            let parse = || -> wire::Result<(i16, i64)> {
+                let mut r = Reader::new(&resp);
+                let mut res = (3, 0);
+                for _ in 0..r.array_len()? {
+                    let name = r.string()?;
+                    for _ in 0..r.array_len()? {
+                        let p = r.i32()?;
+                        let err = r.i16()?;
+                        let _ts = r.i64()?;
+                        let off = r.i64()?;
+                        if name == topic && p == partition {
+                            res = (err, off);
+                        }
+                    }
+                }
+                Ok(res)
+            };
+            let (err, off) = parse().map_err(|e| self.wire(e))?;
+            if err != 0 {
+                return Err(RawError::Broker {
+                    topic: topic.into(),
+                    partition,
+                    code: err,
+                    what: "list offsets",
+                });
+            }
+            out[i] = off;
+        }
+        Ok((out[0], out[1]))
+    }
+
+    /// Raw batches from `offset` (Fetch v4, read_uncommitted: we apply the rules).
+    pub async fn fetch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<Vec<Batch>, RawError> {
+        let mut body = Writer::default();
+        body.i32(-1) // replica
+            .i32(500) // max wait
+            .i32(1) // min bytes
+            .i32(16 * 1024 * 1024)
+            .i8(0) // read_uncommitted: every batch, control ones too
+            .i32(1)
+            .string(topic)
+            .i32(1)
+            .i32(partition)
+            .i64(offset)
+            .i32(16 * 1024 * 1024);
+        let resp = self.call(API_FETCH, 4, &body.0).await?;
+        let parse = || -> wire::Result<(i16, Vec<Batch>)> {
+            let mut r = Reader::new(&resp);
+            let _throttle = r.i32()?;
+            let mut res = (0, Vec::new());
+            for _ in 0..r.array_len()? {
+                let name = r.string()?;
+                for _ in 0..r.array_len()? {
+                    let p = r.i32()?;
+                    let err = r.i16()?;
+                    let _hwm = r.i64()?;
+                    let _lso = r.i64()?;
+                    for _ in 0..r.array_len()? {
+                        r.i64()?;
+                        r.i64()?;
+                    }
+                    let records = r.bytes32()?;
+                    if name == topic && p == partition {
+                        res = (err, batch::parse_batches(records.unwrap_or_default())?);
+                    }
+                }
+            }
+            Ok(res)
+        };
+        let (err, batches) = parse().map_err(|e| self.wire(e))?;
+        if err != 0 {
+            return Err(RawError::Broker {
+                topic: topic.into(),
+                partition,
+                code: err,
+                what: "fetch",
+            });
+        }
+        Ok(batches)
+    }
+}
+
+/// Reads a whole partition from its start to the high watermark and returns what a
+/// read_committed consumer may see, applying the transaction markers ourselves.
+pub async fn read_committed(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<ReadCommitted, RawError> {
+    let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
+    let mut conn = Conn::connect(first).await?;
+    let leader = conn.leader(topic, partition).await?;
+    if leader != first {
+        conn = Conn::connect(&leader).await?;
+    }
+    let (mut offset, hwm) = conn.offsets(topic, partition).await?;
+    let mut rc = ReadCommitted::default();
+    while offset < hwm {
+        let batches = conn.fetch(topic, partition, offset).await?;
+        if batches.is_empty() {
+            return Err(RawError::Wire {
+                addr: leader,
+                source: WireError(format!(
+                    "fetch at {offset} returned nothing below the high watermark {hwm}"
+                )),
+            });
+        }
+        for b in batches {
+            if b.last_offset < offset {
+                continue;
+            }
+            offset = b.last_offset + 1;
+            rc.push(b);
+        }
+    }
+    Ok(rc)
+}
