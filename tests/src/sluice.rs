@@ -82,6 +82,11 @@ pub struct Sluice {
 
 impl Sluice {
     pub fn start(config: &Path, admin_port: u16) -> Sluice {
+        Self::start_with_env(config, admin_port, &[])
+    }
+
+    /// Starts with extra environment (e.g. `SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS`).
+    pub fn start_with_env(config: &Path, admin_port: u16, env: &[(&str, &str)]) -> Sluice {
         let log = config.with_extension(format!(
             "{}.log",
             std::time::SystemTime::now()
@@ -94,6 +99,7 @@ impl Sluice {
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "info,sluice=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())
             .stderr(f)
@@ -137,6 +143,28 @@ impl Sluice {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// SIGKILL: no chance to commit, confirm or close anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Exit status if it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        let s = self.child.as_mut()?.try_wait().ok().flatten();
+        if s.is_some() {
+            self.child = None;
+        }
+        s
     }
 
     /// Sends SIGTERM and waits for exit; returns the status and how long it took.

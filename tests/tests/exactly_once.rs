@@ -1,0 +1,193 @@
+//! Exactly-once under faults, judged by the independent auditor (tests/audit/audit.py):
+//! a mixed workload (small, large and rolled-back transactions touching two tables)
+//! runs while sluice is killed with SIGKILL at random moments, again and again.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use sluice_tests::broker::Broker;
+use sluice_tests::pg::{Postgres, DATABASE, PASSWORD};
+use sluice_tests::sluice::{Setup, Sluice};
+use sluice_tests::wait_for;
+
+const KEYS: i32 = 20;
+const MAX_EVENTS: &str = "300";
+
+struct Workload {
+    stop: Arc<AtomicBool>,
+    committed: Arc<AtomicU64>,
+    rolled_back: Arc<AtomicU64>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Workload {
+    fn start(port: u16) -> Workload {
+        let stop = Arc::new(AtomicBool::new(false));
+        let committed = Arc::new(AtomicU64::new(0));
+        let rolled_back = Arc::new(AtomicU64::new(0));
+        let (s, c, r) = (stop.clone(), committed.clone(), rolled_back.clone());
+        let handle = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let conn = format!("host=127.0.0.1 port={port} user=postgres password={PASSWORD} dbname={DATABASE}");
+                let (mut client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(connection);
+                let mut t: i64 = 0;
+                while !s.load(Ordering::Relaxed) {
+                    t += 1;
+                    let (n_keys, rows_per_key, rollback) = {
+                        let mut rng = rand::rng();
+                        let roll: u32 = rng.random_range(0..100);
+                        match roll {
+                            0..=4 => (KEYS, 60, false),           // large: 1200 updates + 1200 inserts
+                            5..=14 => (rng.random_range(1..5), 1, true), // rolled back
+                            _ => (rng.random_range(1..5), 1, false),
+                        }
+                    };
+                    let tx = client.transaction().await.unwrap();
+                    let first: i32 = rand::rng().random_range(1..=KEYS);
+                    for i in 0..n_keys {
+                        let k = (first + i - 1) % KEYS + 1;
+                        for _ in 0..rows_per_key {
+                            let row = tx
+                                .query_one("UPDATE acct SET seq = seq + 1, txn = $1 WHERE k = $2 RETURNING seq", &[&t, &k])
+                                .await
+                                .unwrap();
+                            let seq: i64 = row.get(0);
+                            tx.execute(
+                                "INSERT INTO ledger (k, seq, txn, pad) VALUES ($1, $2, $3, repeat('x', 50))",
+                                &[&k, &seq, &t],
+                            )
+                            .await
+                            .unwrap();
+                        }
+                    }
+                    if rollback {
+                        tx.rollback().await.unwrap();
+                        r.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        tx.commit().await.unwrap();
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        });
+        Workload {
+            stop,
+            committed,
+            rolled_back,
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().expect("workload thread");
+        }
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn audit(pg: &Postgres, broker: &Broker, setup: &Setup) -> serde_json::Value {
+    let out = std::process::Command::new(sluice_tests::reader::python())
+        .arg(sluice_tests::repo_root().join("tests/audit/audit.py"))
+        .args(["--bootstrap", &broker.bootstrap(), "--registry", &setup.registry_url()])
+        .args(["--prefix", "shop", "--offsets-topic", "sluice.offsets", "--slot", "sluice"])
+        .args([
+            "--pg",
+            &format!("host=127.0.0.1 port={} user=postgres password={PASSWORD} dbname={DATABASE}", pg.port),
+        ])
+        .args(["--max-events", MAX_EVENTS, "--json"])
+        .output()
+        .expect("run the auditor");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("auditor output is not JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+    });
+    report
+}
+
+/// After every kill nothing runs, so the check is exact: PostgreSQL's confirmed
+/// position is never ahead of what Kafka committed.
+fn check_confirmed_not_ahead(pg: &Postgres, broker: &Broker, rt: &tokio::runtime::Runtime) {
+    let confirmed = pg.confirmed_flush("sluice");
+    let committed = rt
+        .block_on(sluice_kafka::offsets::load(&broker.bootstrap(), "sluice.offsets", "sluice"))
+        .expect("read offsets")
+        .map(|p| p.end_lsn.0)
+        .unwrap_or(0);
+    // With no committed record yet, the slot still sits where PostgreSQL created it.
+    assert!(
+        committed == 0 || confirmed <= committed,
+        "confirmed_flush_lsn {confirmed} is ahead of the committed position {committed}"
+    );
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
+    let pg = Postgres::start();
+    let broker = Broker::start();
+    pg.psql(
+        "CREATE TABLE acct (k int PRIMARY KEY, seq bigint NOT NULL, txn bigint NOT NULL);
+         CREATE TABLE ledger (id bigserial PRIMARY KEY, k int NOT NULL, seq bigint NOT NULL, txn bigint NOT NULL, pad text);
+         INSERT INTO acct SELECT k, 0, 0 FROM generate_series(1, 20) k;",
+    );
+    let setup = Setup::new();
+    let config = setup.write_config(&pg, &broker.bootstrap(), &["public.acct", "public.ledger"], "");
+    let env = [
+        ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
+        ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "30"),
+        ("SLUICE__SINK__KAFKA__TRANSACTION_TIMEOUT_SECS", "10"),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let kills: usize = std::env::var("SLUICE_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+
+    let mut s = Sluice::start_with_env(&config, setup.admin_port, &env);
+    s.wait_ready();
+    let mut workload = Workload::start(pg.port);
+    let t0 = Instant::now();
+    for i in 0..kills {
+        // Let it run a random while: before, during and after commits.
+        let ms = rand::rng().random_range(50..1500);
+        std::thread::sleep(Duration::from_millis(ms));
+        if let Some(status) = s.exited() {
+            panic!("sluice exited on its own ({status}) before kill {i}:\n{}", s.log_text());
+        }
+        s.kill9();
+        check_confirmed_not_ahead(&pg, &broker, &rt);
+        s = Sluice::start_with_env(&config, setup.admin_port, &env);
+        // Sometimes kill it again before it is even ready.
+        if rand::rng().random_range(0..4) == 0 {
+            std::thread::sleep(Duration::from_millis(rand::rng().random_range(0..400)));
+            s.kill9();
+            check_confirmed_not_ahead(&pg, &broker, &rt);
+            s = Sluice::start_with_env(&config, setup.admin_port, &env);
+        }
+        s.wait_ready();
+    }
+    workload.finish();
+    let end = pg.current_lsn();
+    wait_for("sluice to confirm the whole workload", Duration::from_secs(120), || {
+        (pg.confirmed_flush("sluice") >= end).then_some(())
+    });
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
+    eprintln!(
+        "{kills} kills in {:?}; {} transactions committed, {} rolled back",
+        t0.elapsed(),
+        workload.committed.load(Ordering::Relaxed),
+        workload.rolled_back.load(Ordering::Relaxed)
+    );
+    let report = audit(&pg, &broker, &setup);
+    eprintln!("audit: {}", report["stats"]);
+    assert_eq!(report["ok"], serde_json::json!(true), "auditor found problems: {report:#}");
+    assert!(workload.committed.load(Ordering::Relaxed) > 50);
+}
