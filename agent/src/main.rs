@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 const EXIT_CONFIG: u8 = 78;
 /// Exit status for a permanent runtime error.
 const EXIT_FAILURE: u8 = 1;
+/// Exit status when another instance holds the slot or took over the transactional.id.
+const EXIT_OTHER_INSTANCE: u8 = 75;
 
 #[derive(Parser)]
 #[command(
@@ -118,7 +120,14 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("stopped: {e:#}");
             eprintln!("sluice: {e:#}");
-            ExitCode::from(EXIT_FAILURE)
+            let other = e
+                .downcast_ref::<pipeline::PipelineError>()
+                .is_some_and(pipeline::PipelineError::other_instance);
+            ExitCode::from(if other {
+                EXIT_OTHER_INSTANCE
+            } else {
+                EXIT_FAILURE
+            })
         }
     }
 }

@@ -29,7 +29,10 @@ impl Workload {
         let rolled_back = Arc::new(AtomicU64::new(0));
         let (s, c, r) = (stop.clone(), committed.clone(), rolled_back.clone());
         let handle = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let conn = format!("host=127.0.0.1 port={port} user=postgres password={PASSWORD} dbname={DATABASE}");
                 let (mut client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
@@ -99,18 +102,36 @@ impl Drop for Workload {
 fn audit(pg: &Postgres, broker: &Broker, setup: &Setup) -> serde_json::Value {
     let out = std::process::Command::new(sluice_tests::reader::python())
         .arg(sluice_tests::repo_root().join("tests/audit/audit.py"))
-        .args(["--bootstrap", &broker.bootstrap(), "--registry", &setup.registry_url()])
-        .args(["--prefix", "shop", "--offsets-topic", "sluice.offsets", "--slot", "sluice"])
+        .args([
+            "--bootstrap",
+            &broker.bootstrap(),
+            "--registry",
+            &setup.registry_url(),
+        ])
+        .args([
+            "--prefix",
+            "shop",
+            "--offsets-topic",
+            "sluice.offsets",
+            "--slot",
+            "sluice",
+        ])
         .args([
             "--pg",
-            &format!("host=127.0.0.1 port={} user=postgres password={PASSWORD} dbname={DATABASE}", pg.port),
+            &format!(
+                "host=127.0.0.1 port={} user=postgres password={PASSWORD} dbname={DATABASE}",
+                pg.port
+            ),
         ])
         .args(["--max-events", MAX_EVENTS, "--json"])
         .output()
         .expect("run the auditor");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("auditor output is not JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "auditor output is not JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     report
 }
@@ -120,7 +141,11 @@ fn audit(pg: &Postgres, broker: &Broker, setup: &Setup) -> serde_json::Value {
 fn check_confirmed_not_ahead(pg: &Postgres, broker: &Broker, rt: &tokio::runtime::Runtime) {
     let confirmed = pg.confirmed_flush("sluice");
     let committed = rt
-        .block_on(sluice_kafka::offsets::load(&broker.bootstrap(), "sluice.offsets", "sluice"))
+        .block_on(sluice_kafka::offsets::load(
+            &broker.bootstrap(),
+            "sluice.offsets",
+            "sluice",
+        ))
         .expect("read offsets")
         .map(|p| p.end_lsn.0)
         .unwrap_or(0);
@@ -141,14 +166,25 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
          INSERT INTO acct SELECT k, 0, 0 FROM generate_series(1, 20) k;",
     );
     let setup = Setup::new();
-    let config = setup.write_config(&pg, &broker.bootstrap(), &["public.acct", "public.ledger"], "");
+    let config = setup.write_config(
+        &pg,
+        &broker.bootstrap(),
+        &["public.acct", "public.ledger"],
+        "",
+    );
     let env = [
         ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
         ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "30"),
         ("SLUICE__SINK__KAFKA__TRANSACTION_TIMEOUT_SECS", "10"),
     ];
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let kills: usize = std::env::var("SLUICE_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let kills: usize = std::env::var("SLUICE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
 
     let mut s = Sluice::start_with_env(&config, setup.admin_port, &env);
     s.wait_ready();
@@ -159,7 +195,10 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         let ms = rand::rng().random_range(50..1500);
         std::thread::sleep(Duration::from_millis(ms));
         if let Some(status) = s.exited() {
-            panic!("sluice exited on its own ({status}) before kill {i}:\n{}", s.log_text());
+            panic!(
+                "sluice exited on its own ({status}) before kill {i}:\n{}",
+                s.log_text()
+            );
         }
         s.kill9();
         check_confirmed_not_ahead(&pg, &broker, &rt);
@@ -175,9 +214,11 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     }
     workload.finish();
     let end = pg.current_lsn();
-    wait_for("sluice to confirm the whole workload", Duration::from_secs(120), || {
-        (pg.confirmed_flush("sluice") >= end).then_some(())
-    });
+    wait_for(
+        "sluice to confirm the whole workload",
+        Duration::from_secs(120),
+        || (pg.confirmed_flush("sluice") >= end).then_some(()),
+    );
     let (status, _) = s.terminate();
     assert!(status.success(), "{}", s.log_text());
     eprintln!(
@@ -188,6 +229,66 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     );
     let report = audit(&pg, &broker, &setup);
     eprintln!("audit: {}", report["stats"]);
-    assert_eq!(report["ok"], serde_json::json!(true), "auditor found problems: {report:#}");
+    assert_eq!(
+        report["ok"],
+        serde_json::json!(true),
+        "auditor found problems: {report:#}"
+    );
     assert!(workload.committed.load(Ordering::Relaxed) > 50);
+}
+
+#[test]
+fn a_second_instance_on_the_same_slot_stops_and_the_first_keeps_running() {
+    let pg = Postgres::start();
+    let broker = Broker::start();
+    pg.psql("CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)");
+    let first = Setup::new();
+    let config = first.write_config(&pg, &broker.bootstrap(), &["public.items"], "");
+    let mut a = Sluice::start(&config, first.admin_port);
+    a.wait_ready();
+
+    // Same slot, same transactional.id; its own ports and registry directory.
+    let second = Setup::new();
+    let config_b = second.write_config(&pg, &broker.bootstrap(), &["public.items"], "");
+    let mut b = Sluice::start_with_env(
+        &config_b,
+        second.admin_port,
+        &[("SLUICE__SOURCE__POSTGRES__SLOT_BUSY_TIMEOUT_SECS", "3")],
+    );
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = b.exited() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the second instance kept running:\n{}",
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(75), "{}", b.log_text());
+    assert!(
+        b.log_text().contains("in use by another connection"),
+        "{}",
+        b.log_text()
+    );
+
+    // The first one still delivers, exactly once.
+    pg.psql("INSERT INTO items VALUES (1, 'after')");
+    let recs = sluice_tests::reader::read(
+        &broker.bootstrap(),
+        &first.registry_url(),
+        "shop.public.items",
+        1,
+        None,
+    );
+    assert_eq!(recs[0]["value"]["after"]["v"], serde_json::json!("after"));
+    assert!(
+        a.exited().is_none(),
+        "the first instance stopped:\n{}",
+        a.log_text()
+    );
+    let (st, _) = a.terminate();
+    assert!(st.success());
 }

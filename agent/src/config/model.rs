@@ -46,6 +46,13 @@ pub struct PostgresSection {
     /// Seconds between pg_logical_emit_message heartbeats (0 disables).
     #[serde(default = "default_heartbeat")]
     pub heartbeat_interval_secs: u64,
+    /// How long to wait for a slot another instance holds before stopping (exit 75).
+    #[serde(default = "default_slot_busy")]
+    pub slot_busy_timeout_secs: u64,
+}
+
+fn default_slot_busy() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -15,6 +15,7 @@ use super::{Config, ConfigError, RegistryMode, SnapshotSetting, ToastSetting};
 #[derive(Debug, Clone)]
 pub struct Validated {
     pub source: Option<SourceConfig>,
+    pub slot_busy_timeout: Duration,
     pub kafka: Option<KafkaConfig>,
     pub transactional_id: String,
     pub batch: BatchLimits,
@@ -374,6 +375,11 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
         }
     };
     Ok(Validated {
+        slot_busy_timeout: Duration::from_secs(
+            cfg.source
+                .as_ref()
+                .map_or(60, |s| s.postgres.slot_busy_timeout_secs),
+        ),
         source,
         kafka,
         transactional_id,

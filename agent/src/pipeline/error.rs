@@ -20,6 +20,17 @@ pub enum PipelineError {
     Startup(String),
 }
 
+impl PipelineError {
+    /// Another instance holds the replication slot or took over the transactional.id.
+    pub fn other_instance(&self) -> bool {
+        match self {
+            PipelineError::Source(PgError::SlotBusy { .. }) => true,
+            PipelineError::Sink(SinkError::Txn(f)) => f.fenced(),
+            _ => false,
+        }
+    }
+}
+
 impl Classify for PipelineError {
     fn class(&self) -> ErrorClass {
         match self {

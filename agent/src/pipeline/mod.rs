@@ -95,13 +95,31 @@ pub async fn run(
     let registry = start_registry(cfg, shutdown.clone()).await?;
 
     let mut backoff = Duration::from_secs(1);
+    // Since when another instance has been holding the slot.
+    let mut busy_since: Option<Instant> = None;
     let result = loop {
         let started = Instant::now();
         let r = run_once(cfg, &metrics, shutdown.clone()).await;
         metrics.ready.set(0);
         metrics.source_connected.set(0);
+        if started.elapsed() > Duration::from_secs(60) {
+            busy_since = None;
+        }
         match r {
             Ok(()) => break Ok(()),
+            Err(e) if e.other_instance() => {
+                let since = *busy_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= cfg.slot_busy_timeout || matches!(&e, PipelineError::Sink(_))
+                {
+                    metrics.errors.with_label_values(&["permanent"]).inc();
+                    break Err(anyhow::Error::new(e));
+                }
+                tracing::warn!(error = %e, "another instance holds the slot; waiting (up to source.postgres.slot_busy_timeout_secs) for it to stop");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
             Err(e) if e.class() == ErrorClass::Permanent => {
                 metrics.errors.with_label_values(&["permanent"]).inc();
                 break Err(anyhow::Error::new(e));

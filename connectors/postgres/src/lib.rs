@@ -175,7 +175,14 @@ pub async fn run(
         "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{}', publication_names {pubs})",
         proto_version(version)
     );
-    repl.start_copy_both(&start).await?;
+    repl.start_copy_both(&start).await.map_err(|e| match e {
+        // Another connection took the slot between our check and START_REPLICATION.
+        PgError::Server { error, .. } if error.code == "55006" => PgError::SlotBusy {
+            slot: cfg.slot.clone(),
+            pid: 0,
+        },
+        e => e,
+    })?;
     status.send_modify(|s| s.streaming = true);
     tracing::info!(slot = %cfg.slot, from = %start_lsn, "streaming changes");
     let result = stream::Streamer {
