@@ -29,18 +29,26 @@ async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     )
 }
 
-async fn ready_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+async fn ready_handler(State(m): State<Arc<Metrics>>) -> (StatusCode, String) {
+    let blocked = m.blocked.lock().map(|b| b.clone()).unwrap_or_default();
+    if !blocked.is_empty() {
+        let mut msg = String::from("not ready: table streams stopped by refused schemas:\n");
+        for (t, reason) in blocked {
+            msg.push_str(&format!("  {t}: {reason}\n"));
+        }
+        return (StatusCode::SERVICE_UNAVAILABLE, msg);
+    }
     if m.ready.get() == 1 {
-        (StatusCode::OK, "ready: replicating and producing\n")
+        (StatusCode::OK, "ready: replicating and producing\n".into())
     } else if m.source_connected.get() == 1 {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: connected to PostgreSQL, not streaming yet\n",
+            "not ready: connected to PostgreSQL, not streaming yet\n".into(),
         )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: not connected to PostgreSQL\n",
+            "not ready: not connected to PostgreSQL\n".into(),
         )
     }
 }

@@ -51,6 +51,11 @@ pub struct Metrics {
     fallback_values: IntCounter,
     clamped_values: IntCounter,
     render_lock: Mutex<()>,
+    /// Changes not produced because their table's stream is stopped.
+    pub blocked_changes: IntCounter,
+    blocked_gauge: IntGaugeVec,
+    /// Tables whose stream is stopped, with the reason (for /readyz).
+    pub blocked: Mutex<Vec<(String, String)>>,
 }
 
 fn counter(name: &str, help: &str) -> IntCounter {
@@ -192,6 +197,18 @@ impl Metrics {
             "sluice_clamped_values_total",
             "Temporal values beyond the event format's range, clamped to its limit",
         );
+        let blocked_changes = counter(
+            "sluice_blocked_changes_total",
+            "Changes not produced because their table's new schema was refused by the registry",
+        );
+        let blocked_gauge = IntGaugeVec::new(
+            Opts::new(
+                "sluice_table_blocked",
+                "1 while a table's stream is stopped by a refused schema",
+            ),
+            &["table"],
+        )
+        .expect("valid metric");
         let snapshot_rows = counter(
             "sluice_snapshot_rows_total",
             "Rows read by the initial snapshot",
@@ -222,6 +239,8 @@ impl Metrics {
             Box::new(flush_lag.clone()),
             Box::new(wal_status.clone()),
             Box::new(snapshot_rows.clone()),
+            Box::new(blocked_changes.clone()),
+            Box::new(blocked_gauge.clone()),
             Box::new(special_numeric.clone()),
             Box::new(fallback_values.clone()),
             Box::new(clamped_values.clone()),
@@ -260,6 +279,18 @@ impl Metrics {
             fallback_values,
             clamped_values,
             render_lock: Mutex::new(()),
+            blocked_changes,
+            blocked_gauge,
+            blocked: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records that `table`'s stream stopped (metric, /readyz).
+    pub fn block_table(&self, table: &str, reason: &str) {
+        self.blocked_gauge.with_label_values(&[table]).set(1);
+        let mut b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        if !b.iter().any(|(t, _)| t == table) {
+            b.push((table.to_string(), reason.to_string()));
         }
     }
 

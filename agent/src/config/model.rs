@@ -165,6 +165,18 @@ pub struct RegistrySection {
     /// Bundled: where schemas are stored (relative to the config file's directory).
     #[serde(default = "default_registry_dir")]
     pub data_dir: PathBuf,
+    /// When the registry refuses a table's new schema.
+    #[serde(default)]
+    pub on_incompatible: OnIncompatibleSetting,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnIncompatibleSetting {
+    #[default]
+    BlockTable,
+    Fail,
+    SkipTable,
 }
 
 impl Default for RegistrySection {
@@ -174,6 +186,7 @@ impl Default for RegistrySection {
             listen: default_registry_listen(),
             url: None,
             data_dir: default_registry_dir(),
+            on_incompatible: OnIncompatibleSetting::default(),
         }
     }
 }

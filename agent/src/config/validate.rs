@@ -14,6 +14,7 @@ use super::{Config, ConfigError, RegistryMode, SnapshotSetting, ToastSetting};
 /// A checked configuration, ready for the pipeline.
 #[derive(Debug, Clone)]
 pub struct Validated {
+    pub on_incompatible: super::OnIncompatibleSetting,
     pub source: Option<SourceConfig>,
     pub slot_busy_timeout: Duration,
     pub kafka: Option<KafkaConfig>,
@@ -375,6 +376,7 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
         }
     };
     Ok(Validated {
+        on_incompatible: cfg.schema_registry.on_incompatible,
         slot_busy_timeout: Duration::from_secs(
             cfg.source
                 .as_ref()

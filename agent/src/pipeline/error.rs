@@ -21,6 +21,14 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
+    /// The registry refused a schema as incompatible (HTTP 409).
+    pub fn is_incompatible_schema(&self) -> bool {
+        matches!(
+            self,
+            PipelineError::Registry(ClientError::Registry { status: 409, .. })
+        )
+    }
+
     /// Another instance holds the replication slot or took over the transactional.id.
     pub fn other_instance(&self) -> bool {
         match self {

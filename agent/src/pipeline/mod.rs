@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::PipelineError;
 
-use crate::config::{RegistrySettings, Validated};
+use crate::config::{OnIncompatibleSetting, RegistrySettings, Validated};
 use crate::metrics::Metrics;
 
 /// Events buffered between source and sink.
@@ -185,7 +185,14 @@ async fn run_once(
         metrics: metrics.clone(),
         tombstones: cfg.tombstones,
         limits: cfg.batch,
-        committed: committed.unwrap_or_default(),
+        restart_end: committed.as_ref().map(|p| p.end_lsn).unwrap_or_default(),
+        committed: committed.clone().unwrap_or_default(),
+        on_incompatible: match cfg.on_incompatible {
+            OnIncompatibleSetting::BlockTable => sink::OnIncompatible::BlockTable,
+            OnIncompatibleSetting::Fail => sink::OnIncompatible::Fail,
+            OnIncompatibleSetting::SkipTable => sink::OnIncompatible::SkipTable,
+        },
+        runtime_blocked: Default::default(),
     };
 
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);

@@ -6,11 +6,13 @@
 //! be older than what Kafka holds; every change the committed [`Position`] covers is
 //! dropped here, so nothing is produced twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_core::{Lsn, Op, Position, Resume, SnapshotMarker, SourceEvent, TableId};
+use sluice_core::{
+    Blocked, Lsn, Op, Position, Resume, SnapshotMarker, SourceEvent, TableId, TableName,
+};
 use sluice_kafka::{offsets, KafkaConfig, SinkError, Topics, TxnProducer};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -34,6 +36,23 @@ pub struct Sink {
     pub limits: BatchLimits,
     /// The position Kafka held when the pipeline started.
     pub committed: Position,
+    pub on_incompatible: OnIncompatible,
+    /// Where this run started (blocked tables from earlier runs clear once past it).
+    pub restart_end: Lsn,
+    /// Tables whose stream stopped in this run.
+    pub runtime_blocked: HashSet<TableName>,
+}
+
+/// What to do when the registry refuses a table's new schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnIncompatible {
+    /// Stop that table's stream; other tables flow; the position confirmed to
+    /// PostgreSQL stays before the refused change until the table flows again.
+    BlockTable,
+    /// Stop the whole pipeline.
+    Fail,
+    /// Drop that table's changes from here on (they are lost downstream) and go on.
+    SkipTable,
 }
 
 /// The open Kafka transaction.
@@ -56,7 +75,7 @@ impl Sink {
     ) -> Result<(), PipelineError> {
         let mut producer: Option<TxnProducer> = None;
         // What the next commit writes: advanced by every event handed over.
-        let mut next = self.committed;
+        let mut next = self.committed.clone();
         let mut open = Open::default();
         // A position to write even without events (empty transactions, heartbeats).
         let mut dirty_since: Option<Instant> = None;
@@ -152,10 +171,10 @@ impl Sink {
             {
                 if latest != self.committed {
                     tracing::warn!(before = ?self.committed, now = ?latest, "the committed position moved while starting (a previous instance committed late); using the newer one");
-                    self.committed = latest;
                     if latest.end_lsn > next.end_lsn {
-                        *next = latest;
+                        *next = latest.clone();
                     }
+                    self.committed = latest;
                 }
             }
             tracing::info!(transactional_id = %self.transactional_id, "Kafka transactional producer ready");
@@ -185,6 +204,16 @@ impl Sink {
                 if end_lsn > next.end_lsn {
                     next.end_lsn = end_lsn;
                 }
+                // A table blocked in an earlier run that produces again has caught up
+                // once the stream passes where this run started.
+                if end_lsn > self.restart_end && !next.blocked.is_empty() {
+                    let runtime = &self.runtime_blocked;
+                    let before = next.blocked.len();
+                    next.blocked.retain(|b| runtime.contains(&b.table));
+                    if next.blocked.len() != before {
+                        tracing::info!("tables blocked in an earlier run caught up and flow again");
+                    }
+                }
                 next.resume = None;
                 next.snapshot_pending = false;
                 dirty_since.get_or_insert_with(Instant::now);
@@ -198,15 +227,53 @@ impl Sink {
             }
             SourceEvent::Change(change) => {
                 let src = &change.source;
-                if self.committed.covers(src.commit_lsn, src.ordinal) {
+                if self
+                    .committed
+                    .covers(&change.table.name, src.commit_lsn, src.ordinal)
+                {
                     self.metrics.skipped.inc();
                     return Ok(());
                 }
-                let topic = self.encoder.encode(&change, now_ms()).await?;
+                if self.runtime_blocked.contains(&change.table.name) {
+                    self.metrics.blocked_changes.inc();
+                    return Ok(());
+                }
+                let topic = match self.encoder.encode(&change, now_ms()).await {
+                    Ok(t) => t,
+                    Err(e)
+                        if e.is_incompatible_schema()
+                            && self.on_incompatible != OnIncompatible::Fail =>
+                    {
+                        let table = change.table.name.clone();
+                        tracing::error!(
+                            table = %table,
+                            error = %e,
+                            policy = ?self.on_incompatible,
+                            "the registry refused the table's new schema: its changes stop here while other tables flow. Ways out: make the change compatible, or change the subject's compatibility (PUT /config/<subject>), then restart; or set schema_registry.on_incompatible"
+                        );
+                        self.metrics.block_table(&table.to_string(), &e.to_string());
+                        if self.on_incompatible == OnIncompatible::BlockTable
+                            && !next.is_blocked(&table)
+                        {
+                            next.blocked.push(Blocked {
+                                table: table.clone(),
+                                commit_lsn: src.commit_lsn,
+                                ordinal: src.ordinal,
+                            });
+                        }
+                        self.runtime_blocked.insert(table);
+                        self.metrics.blocked_changes.inc();
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                };
                 self.topics.ensure(&topic).await?;
                 let p = self.producer(producer, next).await?;
                 // The producer's start may have raised the committed position.
-                if self.committed.covers(src.commit_lsn, src.ordinal) {
+                if self
+                    .committed
+                    .covers(&change.table.name, src.commit_lsn, src.ordinal)
+                {
                     self.metrics.skipped.inc();
                     return Ok(());
                 }
@@ -255,7 +322,7 @@ impl Sink {
         if open.since.is_none() && *next == self.committed {
             return Ok(());
         }
-        let mut next = *next;
+        let mut next = next.clone();
         let p = self.producer(producer, &mut next).await?;
         let started = open.since.unwrap_or_else(Instant::now);
         if open.since.is_none() {
@@ -293,17 +360,15 @@ impl Sink {
         }
         self.metrics.tombstones.inc_by(open.tombstones);
         *open = Open::default();
-        let newer = next.end_lsn > self.committed.end_lsn;
+        let confirmable = next.confirmable();
         self.committed = next;
-        if newer {
-            acked.send_if_modified(|cur| {
-                let adv = next.end_lsn > *cur;
-                if adv {
-                    *cur = next.end_lsn;
-                }
-                adv
-            });
-        }
+        acked.send_if_modified(|cur| {
+            let adv = confirmable > *cur;
+            if adv {
+                *cur = confirmable;
+            }
+            adv
+        });
         Ok(())
     }
 }

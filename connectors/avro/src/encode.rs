@@ -408,6 +408,7 @@ mod tests {
             name: "qty".into(),
             kind: FieldKind::Int32,
             nullable: false,
+            default: None,
         };
         let e = row(&mut Vec::new(), &[f], &vec![Value::Null]).unwrap_err();
         assert_eq!(e.column, "qty");

@@ -327,6 +327,30 @@ pub struct FieldPlan {
     pub name: String,
     pub kind: FieldKind,
     pub nullable: bool,
+    /// The Avro default of a NOT NULL column with a constant default, so adding such a
+    /// column stays backward compatible (as Debezium does).
+    pub default: Option<Json>,
+}
+
+/// The Avro JSON default for a column's constant default, where the mapping is plain.
+fn avro_default(kind: &FieldKind, text: &str) -> Option<Json> {
+    match kind {
+        FieldKind::Boolean => match text {
+            "true" | "t" => Some(json!(true)),
+            "false" | "f" => Some(json!(false)),
+            _ => None,
+        },
+        FieldKind::Int16 | FieldKind::Int32 | FieldKind::Int64 => {
+            text.parse::<i64>().ok().map(|v| json!(v))
+        }
+        FieldKind::Float32 | FieldKind::Float64 => text
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(|v| json!(v)),
+        FieldKind::String | FieldKind::Json | FieldKind::Uuid => Some(json!(text)),
+        _ => None,
+    }
 }
 
 /// Replaces characters Avro names do not allow with `_` (and a leading digit).
@@ -368,6 +392,10 @@ pub fn plan(table: &Table, key_only: bool) -> Vec<FieldPlan> {
             name: sanitize(&c.name),
             kind: FieldKind::for_column(c),
             nullable: c.nullable,
+            default: c
+                .default_text
+                .as_deref()
+                .and_then(|t| avro_default(&FieldKind::for_column(c), t)),
         })
         .collect()
 }
@@ -379,6 +407,8 @@ fn record(name: &str, namespace: &str, fields: &[FieldPlan], defined: &mut Vec<S
             let t = f.kind.avro_type(defined);
             if f.nullable {
                 json!({"name": f.name, "type": ["null", t], "default": null})
+            } else if let Some(d) = &f.default {
+                json!({"name": f.name, "type": t, "default": d})
             } else {
                 json!({"name": f.name, "type": t})
             }

@@ -13,6 +13,6 @@ pub mod value;
 pub use error::{Classify, ErrorClass};
 pub use event::{Change, Op, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo};
 pub use lsn::{Lsn, ParseLsnError};
-pub use position::{Position, Resume};
+pub use position::{Blocked, Position, Resume};
 pub use table::{Column, Table, TableId, TableName, TypeInfo, TypeKind};
 pub use value::{Row, Value};

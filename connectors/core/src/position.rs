@@ -1,18 +1,20 @@
 //! The committed source position: what the sink wrote, atomically with the events, to
 //! the offsets topic, and what a restart resumes from.
 
-use crate::Lsn;
+use crate::{Lsn, TableName};
 
 /// Everything up to `end_lsn` is committed downstream: every source transaction whose
 /// commit record starts before `end_lsn`. A source transaction split across several
 /// downstream commits adds `resume`: its commit LSN and the ordinal of its last change
-/// already committed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// already committed. A table whose stream is stopped (its new schema was refused) lags
+/// behind at its own point, in `blocked`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Position {
     pub end_lsn: Lsn,
     pub resume: Option<Resume>,
     /// A snapshot was being committed in pieces and had not finished.
     pub snapshot_pending: bool,
+    pub blocked: Vec<Blocked>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,18 +23,39 @@ pub struct Resume {
     pub ordinal: u64,
 }
 
+/// A table whose changes from (`commit_lsn`, `ordinal`) on are not committed downstream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    pub table: TableName,
+    pub commit_lsn: Lsn,
+    pub ordinal: u64,
+}
+
 impl Position {
-    /// Whether the change at (`commit_lsn`, `ordinal`) is already committed downstream.
-    pub fn covers(&self, commit_lsn: Lsn, ordinal: u64) -> bool {
-        if commit_lsn < self.end_lsn {
-            return true;
-        }
-        matches!(self.resume, Some(r) if r.commit_lsn == commit_lsn && ordinal <= r.ordinal)
+    /// Whether the change at (`commit_lsn`, `ordinal`) of `table` is already committed
+    /// downstream.
+    pub fn covers(&self, table: &TableName, commit_lsn: Lsn, ordinal: u64) -> bool {
+        let global = commit_lsn < self.end_lsn
+            || matches!(self.resume, Some(r) if r.commit_lsn == commit_lsn && ordinal <= r.ordinal);
+        global
+            && self
+                .blocked
+                .iter()
+                .filter(|b| &b.table == table)
+                .all(|b| (commit_lsn, ordinal) < (b.commit_lsn, b.ordinal))
     }
 
-    /// Whether the whole transaction committing at `commit_lsn` is committed downstream.
-    pub fn covers_txn(&self, commit_lsn: Lsn) -> bool {
-        commit_lsn < self.end_lsn
+    /// The position PostgreSQL may be told is flushed: the end, held back to the first
+    /// transaction of any blocked table.
+    pub fn confirmable(&self) -> Lsn {
+        self.blocked
+            .iter()
+            .map(|b| b.commit_lsn)
+            .fold(self.end_lsn, Lsn::min)
+    }
+
+    pub fn is_blocked(&self, table: &TableName) -> bool {
+        self.blocked.iter().any(|b| &b.table == table)
     }
 }
 
@@ -42,6 +65,7 @@ mod tests {
 
     #[test]
     fn covers_table() {
+        let t = TableName::new("public", "t");
         let p = Position {
             end_lsn: Lsn(100),
             resume: Some(Resume {
@@ -49,6 +73,7 @@ mod tests {
                 ordinal: 4,
             }),
             snapshot_pending: false,
+            blocked: Vec::new(),
         };
         let cases = [
             (Lsn(99), 1000, true), // earlier transaction: done
@@ -58,10 +83,39 @@ mod tests {
             (Lsn(200), 0, false),  // later transaction
         ];
         for (lsn, ord, want) in cases {
-            assert_eq!(p.covers(lsn, ord), want, "{lsn} #{ord}");
+            assert_eq!(p.covers(&t, lsn, ord), want, "{lsn} #{ord}");
         }
-        assert!(p.covers_txn(Lsn(99)));
-        assert!(!p.covers_txn(Lsn(150)));
-        assert!(!Position::default().covers(Lsn(0), 0));
+        assert!(!Position::default().covers(&t, Lsn(0), 0));
+        assert_eq!(p.confirmable(), Lsn(100));
+    }
+
+    #[test]
+    fn a_blocked_table_lags_behind_the_others() {
+        let a = TableName::new("public", "a");
+        let b = TableName::new("public", "b");
+        let p = Position {
+            end_lsn: Lsn(500),
+            resume: None,
+            snapshot_pending: false,
+            blocked: vec![Blocked {
+                table: a.clone(),
+                commit_lsn: Lsn(200),
+                ordinal: 3,
+            }],
+        };
+        assert!(p.covers(&b, Lsn(300), 0), "other tables: up to the end");
+        assert!(p.covers(&a, Lsn(150), 9));
+        assert!(
+            p.covers(&a, Lsn(200), 2),
+            "before the refused change, same transaction"
+        );
+        assert!(!p.covers(&a, Lsn(200), 3), "the refused change itself");
+        assert!(!p.covers(&a, Lsn(300), 0));
+        assert_eq!(
+            p.confirmable(),
+            Lsn(200),
+            "PostgreSQL must resend from the blocked transaction"
+        );
+        assert!(p.is_blocked(&a) && !p.is_blocked(&b));
     }
 }

@@ -56,6 +56,9 @@ pub struct Column {
     /// The column's type as the catalog describes it (element, base, labels, fields...).
     /// [`TypeInfo::base`] when only the OID is known.
     pub pg_type: TypeInfo,
+    /// A constant column default in PostgreSQL's text form (`0`, `abc`, `true`); `None`
+    /// for no default or a non-constant one (`now()`, sequences).
+    pub default_text: Option<String>,
 }
 
 impl Column {
@@ -74,6 +77,7 @@ impl Column {
             type_oid,
             type_modifier,
             pg_type: TypeInfo::base(type_oid, type_modifier, type_name.clone()),
+            default_text: None,
             type_name,
             nullable,
             key,

@@ -2,7 +2,7 @@
 //! small JSON value, written in the same Kafka transaction as the events it covers.
 
 use serde_json::{json, Value};
-use sluice_core::{Lsn, Position, Resume};
+use sluice_core::{Blocked, Lsn, Position, Resume, TableName};
 
 use crate::error::SinkError;
 use crate::raw;
@@ -12,12 +12,21 @@ pub fn encode(p: &Position) -> Vec<u8> {
     let resume = p
         .resume
         .map(|r| json!({"commit_lsn": r.commit_lsn.0, "ordinal": r.ordinal}));
+    let blocked: Vec<Value> = p
+        .blocked
+        .iter()
+        .map(|b| {
+            json!({"schema": b.table.schema, "table": b.table.name,
+                   "commit_lsn": b.commit_lsn.0, "ordinal": b.ordinal})
+        })
+        .collect();
     json!({
         "v": 1,
         "end_lsn": p.end_lsn.0,
         "end_lsn_text": p.end_lsn.to_string(),
         "resume": resume,
         "snapshot_pending": p.snapshot_pending,
+        "blocked": blocked,
     })
     .to_string()
     .into_bytes()
@@ -38,10 +47,26 @@ pub fn decode(bytes: &[u8]) -> Result<Position, String> {
             ordinal: r["ordinal"].as_u64().ok_or("resume.ordinal missing")?,
         }),
     };
+    let mut blocked = Vec::new();
+    if let Some(list) = v["blocked"].as_array() {
+        for b in list {
+            blocked.push(Blocked {
+                table: TableName::new(
+                    b["schema"].as_str().ok_or("blocked.schema missing")?,
+                    b["table"].as_str().ok_or("blocked.table missing")?,
+                ),
+                commit_lsn: Lsn(b["commit_lsn"]
+                    .as_u64()
+                    .ok_or("blocked.commit_lsn missing")?),
+                ordinal: b["ordinal"].as_u64().ok_or("blocked.ordinal missing")?,
+            });
+        }
+    }
     Ok(Position {
         end_lsn: Lsn(end),
         resume,
         snapshot_pending: v["snapshot_pending"].as_bool().unwrap_or(false),
+        blocked,
     })
 }
 
@@ -100,6 +125,11 @@ mod tests {
                     ordinal: 9,
                 }),
                 snapshot_pending: true,
+                blocked: vec![Blocked {
+                    table: TableName::new("s", "t"),
+                    commit_lsn: Lsn(5),
+                    ordinal: 1,
+                }],
             },
         ] {
             assert_eq!(decode(&encode(&p)).unwrap(), p);

@@ -86,6 +86,7 @@ async fn committed_and_aborted_transactions_and_positions() {
             ordinal: 3,
         }),
         snapshot_pending: false,
+        blocked: Vec::new(),
     };
     p.begin().unwrap();
     p.send("data", Some(b"k1"), Some(b"a")).await.unwrap();
@@ -93,7 +94,7 @@ async fn committed_and_aborted_transactions_and_positions() {
     p.send(
         "sluice.offsets",
         Some(b"slot"),
-        Some(&offsets::encode(&pos)),
+        Some(&offsets::encode(&pos.clone())),
     )
     .await
     .unwrap();

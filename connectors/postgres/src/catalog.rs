@@ -230,8 +230,10 @@ pub async fn table_by_oid(client: &Client, oid: u32) -> Result<Option<Table>, Pg
                     COALESCE((SELECT a.attnum = ANY (i.indkey) FROM pg_index i \
                               WHERE i.indrelid = a.attrelid AND (i.indisprimary OR i.indisreplident) \
                               ORDER BY i.indisreplident DESC LIMIT 1), false), \
-                    a.attndims \
+                    a.attndims, \
+                    CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END \
              FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             &[&oid],
         )
@@ -256,11 +258,56 @@ pub async fn table_by_oid(client: &Client, oid: u32) -> Result<Option<Table>, Pg
                     nullable: r.get(4),
                     key: r.get(5),
                     pg_type: types.build(type_oid, type_modifier, r.get(6)),
+                    default_text: r
+                        .get::<_, Option<String>>(7)
+                        .as_deref()
+                        .and_then(constant_default),
                 }
             })
             .collect(),
         replica_identity: ident.chars().next().unwrap_or('d'),
     }))
+}
+
+/// The text of a constant default expression as PostgreSQL prints it
+/// (`42`, `'-1'::integer`, `'abc'::text`, `(-1)`, `true`); `None` for anything computed.
+pub fn constant_default(expr: &str) -> Option<String> {
+    let mut e = expr.trim();
+    while let Some(inner) = e.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+        e = inner.trim();
+    }
+    if let Some(rest) = e.strip_prefix('\'') {
+        // 'text'::type — the literal up to its closing quote, then only casts.
+        let mut out = String::new();
+        let mut chars = rest.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == '\'' {
+                if chars.peek().map(|&(_, n)| n) == Some('\'') {
+                    out.push('\'');
+                    chars.next();
+                    continue;
+                }
+                let tail = rest[i + 1..].trim();
+                // Only type casts may follow (`::text`, `::character varying`).
+                let only_casts = tail.is_empty()
+                    || (tail.starts_with("::") && !tail.contains(['(', '\'', '|', '+', '*', '/']));
+                return only_casts.then_some(out);
+            }
+            out.push(c);
+        }
+        return None;
+    }
+    let plain = e.split("::").next().unwrap_or(e).trim();
+    let numeric = !plain.is_empty()
+        && plain
+            .trim_start_matches('-')
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.')
+        && plain.chars().any(|c| c.is_ascii_digit());
+    if numeric || plain == "true" || plain == "false" {
+        return Some(plain.to_string());
+    }
+    None
 }
 
 /// One pg_type row with what [`TypeInfo`] needs.
@@ -493,6 +540,7 @@ fn merge_relation(rel: &crate::pgoutput::Relation, catalog: Option<&Table>) -> T
                     || TypeInfo::base(c.type_oid, c.type_modifier, ""),
                     |cc| cc.pg_type.clone(),
                 ),
+                default_text: same_type.and_then(|cc| cc.default_text.clone()),
                 // Unknown to the catalog (dropped since): nullable is the safe choice.
                 nullable: cat.is_none_or(|cc| cc.nullable) && !c.key,
                 // With REPLICA IDENTITY FULL every column is flagged: key by the primary
@@ -544,6 +592,28 @@ pub async fn relation_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_defaults_table() {
+        let cases = [
+            ("0", Some("0")),
+            ("(-1)", Some("-1")),
+            ("'-1'::integer", Some("-1")),
+            ("1.5", Some("1.5")),
+            ("true", Some("true")),
+            ("'abc'::text", Some("abc")),
+            ("'it''s'::character varying", Some("it's")),
+            ("'2020-01-01'::date", Some("2020-01-01")),
+            ("now()", None),
+            ("nextval('t_id_seq'::regclass)", None),
+            ("('a'::text || 'b'::text)", None),
+            ("CURRENT_TIMESTAMP", None),
+            ("'x", None),
+        ];
+        for (expr, want) in cases {
+            assert_eq!(constant_default(expr).as_deref(), want, "{expr}");
+        }
+    }
 
     #[test]
     fn quoting() {
