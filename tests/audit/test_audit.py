@@ -26,6 +26,7 @@ from collections import defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # keep tests/audit free of __pycache__
 
 import audit as A  # noqa: E402
 
@@ -356,6 +357,34 @@ class PureChecks(unittest.TestCase):
         self.assertEqual(stats["events_per_topic"][ACCT]["tombstone"], 1)
         self.assertEqual(stats["records"]["non_transactional"], 1)
 
+    def test_resnapshot(self):
+        # The snapshot was retaken after a crash (after T1 committed): its rows come again.
+        log = Log()
+        self.w.snapshot(log)
+        log.ktxn(1, acct=[acct_ev(1, 0, 0, op="r")], end_lsn=next(self.lsn))  # first, unfinished
+        for t in (1, 2, 4):
+            a, l = self.w.events[t]
+            log.ktxn(1, acct=a, ledger=l, end_lsn=next(self.lsn))
+        problems, _ = run(self.w.truth(), log)
+        self.assertEqual(kinds(problems), {"duplicate", "order"}, self.show(problems))
+        problems, _ = run(self.w.truth(), log, allow_resnapshot=True)
+        self.assertEqual(problems, [], self.show(problems))
+        # a retaken snapshot that read k=2 after T1 (seq 1): T1's update for k=2 is covered
+        log = Log()
+        log.ktxn(1, acct=[acct_ev(k, 0, 0, op="r") for k in (1, 2)], end_lsn=next(self.lsn))
+        log.ktxn(2, acct=[acct_ev(1, 1, 1, op="r"), acct_ev(2, 1, 1, op="r"), acct_ev(3, 0, 0, op="r")],
+                 ledger=[ledger_ev(1, 1, 1, 1, op="r"), ledger_ev(2, 2, 1, 1, op="r")], end_lsn=next(self.lsn))
+        for t in (2, 4):
+            a, l = self.w.events[t]
+            log.ktxn(2, acct=a, ledger=l, end_lsn=next(self.lsn))
+        problems, _ = run(self.w.truth(), log, allow_resnapshot=True)
+        self.assertEqual(problems, [], self.show(problems))
+        # a duplicated streamed update is still a duplicate
+        a, l = self.w.events[4]
+        log.ktxn(2, acct=a[:1], end_lsn=next(self.lsn))
+        problems, _ = run(self.w.truth(), log, allow_resnapshot=True)
+        self.assertEqual(kinds(problems), {"duplicate", "order"}, self.show(problems))
+
     def test_key_mismatch(self):
         log = Log()
         self.w.snapshot(log)
@@ -623,9 +652,14 @@ class EndToEnd(unittest.TestCase):
             reg.shutdown()
             reg.server_close()
 
-    def test_unreachable_broker_is_unavailable(self):
+
+
+class Services(unittest.TestCase):
+    def test_unreachable_services_are_unavailable(self):
         with self.assertRaises(A.Unavailable):
             A.fetch_kafka(f"127.0.0.1:{free_port()}", lambda t: True)
+        with self.assertRaises(A.Unavailable):
+            A.RegistryDecoder(f"http://127.0.0.1:{free_port()}").check()
 
 
 if __name__ == "__main__":

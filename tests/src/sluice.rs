@@ -190,6 +190,16 @@ impl Sluice {
 
 impl Drop for Sluice {
     fn drop(&mut self) {
+        // For debugging: SLUICE_TEST_LOG_DIR keeps every instance's log.
+        if let Some(dir) = std::env::var_os("SLUICE_TEST_LOG_DIR") {
+            let name = self
+                .log
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::copy(&self.log, std::path::Path::new(&dir).join(name));
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

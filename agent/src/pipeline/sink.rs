@@ -60,6 +60,9 @@ pub enum OnIncompatible {
 struct Open {
     events: usize,
     bytes: usize,
+    /// Events and bytes of the current source transaction in this Kafka transaction.
+    txn_events: usize,
+    txn_bytes: usize,
     since: Option<Instant>,
     /// Events per (table, op), counted into metrics on commit.
     counts: HashMap<(TableId, Op), (prometheus::IntCounter, u64)>,
@@ -91,7 +94,9 @@ impl Sink {
                 _ = stop.cancelled() => break Ok(()),
                 _ = tick.tick() => {
                     let due = |t: Option<Instant>| t.is_some_and(|t| t.elapsed() >= self.limits.linger);
-                    if due(open.since) || (open.since.is_none() && due(dirty_since)) {
+                    // Commit at source-transaction boundaries only: a source transaction is
+                    // split across Kafka transactions only when it alone exceeds a limit.
+                    if !in_source_txn && (due(open.since) || (open.since.is_none() && due(dirty_since))) {
                         tokio::select! {
                             r = self.commit(&mut producer, &mut open, &next, &acked) => if let Err(e) = r { break Err(e) },
                             _ = stop.cancelled() => { abandoned = true; break Ok(()) }
@@ -103,7 +108,12 @@ impl Sink {
                     let Some(ev) = ev else { break Ok(()) };
                     let r = self.on_event(ev, &mut producer, &mut open, &mut next, &mut in_source_txn, &mut dirty_since).await;
                     if let Err(e) = r { break Err(e) }
-                    if open.events >= self.limits.max_events || open.bytes >= self.limits.max_bytes {
+                    let full = if in_source_txn {
+                        open.txn_events >= self.limits.max_events || open.txn_bytes >= self.limits.max_bytes
+                    } else {
+                        open.events >= self.limits.max_events || open.bytes >= self.limits.max_bytes
+                    };
+                    if full {
                         tokio::select! {
                             r = self.commit(&mut producer, &mut open, &next, &acked) => if let Err(e) = r { break Err(e) },
                             _ = stop.cancelled() => { abandoned = true; break Ok(()) }
@@ -194,7 +204,11 @@ impl Sink {
         dirty_since: &mut Option<Instant>,
     ) -> Result<(), PipelineError> {
         match ev {
-            SourceEvent::Begin(_) => *in_source_txn = true,
+            SourceEvent::Begin(_) => {
+                *in_source_txn = true;
+                open.txn_events = 0;
+                open.txn_bytes = 0;
+            }
             SourceEvent::Commit {
                 end_lsn,
                 commit_ts_us,
@@ -283,8 +297,11 @@ impl Sink {
                 }
                 let key = (!self.encoder.key.is_empty()).then_some(self.encoder.key.as_slice());
                 p.send(&topic, key, Some(&self.encoder.value)).await?;
-                open.bytes += self.encoder.key.len() + self.encoder.value.len();
+                let size = self.encoder.key.len() + self.encoder.value.len();
+                open.bytes += size;
                 open.events += 1;
+                open.txn_bytes += size;
+                open.txn_events += 1;
                 if change.op == Op::Delete && self.tombstones {
                     p.send(&topic, key, None).await?;
                     open.tombstones += 1;

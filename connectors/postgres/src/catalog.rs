@@ -540,7 +540,8 @@ fn merge_relation(rel: &crate::pgoutput::Relation, catalog: Option<&Table>) -> T
                     || TypeInfo::base(c.type_oid, c.type_modifier, ""),
                     |cc| cc.pg_type.clone(),
                 ),
-                default_text: same_type.and_then(|cc| cc.default_text.clone()),
+                // By name: the catalog may already be a later shape (type changed since).
+                default_text: cat.and_then(|cc| cc.default_text.clone()),
                 // Unknown to the catalog (dropped since): nullable is the safe choice.
                 nullable: cat.is_none_or(|cc| cc.nullable) && !c.key,
                 // With REPLICA IDENTITY FULL every column is flagged: key by the primary

@@ -45,7 +45,8 @@ pub async fn prepare(
                 .as_deref()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_default();
-            let start = confirmed.max(p.end_lsn);
+            // A blocked table lags behind the others: replay from its point.
+            let start = confirmed.max(p.confirmable());
             tracing::info!(slot = %cfg.slot, %confirmed, committed = %p.end_lsn, from = %start, "resuming from the committed position");
             return Ok(Next::Stream(start));
         }

@@ -1,0 +1,190 @@
+//! Schema evolution: compatible table changes register new versions before the first
+//! event that uses them; an incompatible change stops only that table, visibly, and
+//! nothing is produced under a refused schema; the documented way out resumes it
+//! without losing or repeating events.
+
+use serde_json::{json, Value};
+use sluice_tests::broker::Broker;
+use sluice_tests::pg::Postgres;
+use sluice_tests::reader;
+use sluice_tests::sluice::{http_get, Setup, Sluice};
+use sluice_tests::wait_for;
+use std::time::Duration;
+
+fn versions(setup: &Setup, subject: &str) -> Vec<i64> {
+    let (status, body) = http_get(
+        setup.registry_port,
+        &format!("/subjects/{subject}/versions"),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn http_put(port: u16, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        out.split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+#[test]
+fn compatible_changes_evolve_and_an_incompatible_one_stops_only_its_table() {
+    let pg = Postgres::start();
+    let broker = Broker::start();
+    pg.psql("CREATE TABLE e (id int PRIMARY KEY, a text NOT NULL); CREATE TABLE other (id int PRIMARY KEY)");
+    let setup = Setup::new();
+    let config = setup.write_config(&pg, &broker.bootstrap(), &["public.e", "public.other"], "");
+    let mut s = Sluice::start(&config, setup.admin_port);
+    s.wait_ready();
+    let topic = "shop.public.e";
+    let read = |n| reader::read(&broker.bootstrap(), &setup.registry_url(), topic, n, None);
+
+    pg.psql("INSERT INTO e VALUES (1, 'v1')");
+    pg.psql("ALTER TABLE e ADD COLUMN b text; INSERT INTO e VALUES (2, 'v2', 'b')");
+    pg.psql(
+        "ALTER TABLE e ADD COLUMN c int NOT NULL DEFAULT 7; INSERT INTO e (id, a) VALUES (3, 'v3')",
+    );
+    pg.psql("ALTER TABLE e DROP COLUMN b; INSERT INTO e (id, a, c) VALUES (4, 'v4', 8)");
+    pg.psql(
+        "ALTER TABLE e ALTER COLUMN c TYPE bigint; INSERT INTO e (id, a, c) VALUES (5, 'v5', 9)",
+    );
+    let recs = read(5);
+    let afters: Vec<&Value> = recs.iter().map(|r| &r["value"]["after"]).collect();
+    assert_eq!(afters[0], &json!({"id": 1, "a": "v1"}));
+    assert_eq!(afters[1], &json!({"id": 2, "a": "v2", "b": "b"}));
+    assert_eq!(afters[2], &json!({"id": 3, "a": "v3", "b": null, "c": 7}));
+    assert_eq!(afters[3], &json!({"id": 4, "a": "v4", "c": 8}));
+    assert_eq!(afters[4], &json!({"id": 5, "a": "v5", "c": 9}));
+    // One value schema version per shape, each event written with its own.
+    assert_eq!(versions(&setup, "shop.public.e-value"), [1, 2, 3, 4, 5]);
+    let ids: std::collections::BTreeSet<i64> = recs
+        .iter()
+        .map(|r| r["value_schema_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5, "{recs:#?}");
+
+    // Incompatible: int column becomes text (BACKWARD: a string reader cannot read int).
+    pg.psql("ALTER TABLE e ALTER COLUMN c TYPE text USING c::text; INSERT INTO e (id, a, c) VALUES (6, 'v6', 'ten')");
+    // The refused transaction ends before this point.
+    let after_block = pg.current_lsn();
+    wait_for(
+        "/readyz to report the stopped table",
+        Duration::from_secs(30),
+        || {
+            let (code, body) = s.admin_get("/readyz")?;
+            (code == 503 && body.contains("public.e")).then_some(())
+        },
+    );
+    let (_, metrics) = s.admin_get("/metrics").unwrap();
+    assert!(
+        metrics.contains("sluice_table_blocked{table=\"public.e\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        versions(&setup, "shop.public.e-value"),
+        [1, 2, 3, 4, 5],
+        "the refused schema was registered"
+    );
+
+    // Other tables keep flowing.
+    pg.psql("INSERT INTO other VALUES (1)");
+    let other = reader::read(
+        &broker.bootstrap(),
+        &setup.registry_url(),
+        "shop.public.other",
+        1,
+        None,
+    );
+    assert_eq!(other[0]["value"]["after"], json!({"id": 1}));
+    // The confirmed position stays before the refused change.
+    std::thread::sleep(Duration::from_secs(3));
+    let confirmed = pg.confirmed_flush("sluice");
+    assert!(
+        confirmed < after_block,
+        "confirmed {confirmed} moved past the refused transaction (ends before {after_block})"
+    );
+    // Nothing was produced under the refused schema.
+    let (_, body) = http_get(
+        setup.registry_port,
+        "/subjects/shop.public.e-value/versions/latest",
+    )
+    .unwrap();
+    let latest: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(latest["version"], json!(5));
+
+    // The way out: relax the subject's compatibility, restart. The stopped table resumes
+    // where it stopped; the other table's event is not produced again.
+    let (code, body) = http_put(
+        setup.registry_port,
+        "/config/shop.public.e-value",
+        r#"{"compatibility": "NONE"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (st, _) = s.terminate();
+    assert!(st.success(), "{}", s.log_text());
+    let mut s = Sluice::start(&config, setup.admin_port);
+    s.wait_ready();
+    pg.psql("INSERT INTO other VALUES (2)");
+    let recs = read(6);
+    assert_eq!(
+        recs[5]["value"]["after"],
+        json!({"id": 6, "a": "v6", "c": "ten"})
+    );
+    let other = reader::read(
+        &broker.bootstrap(),
+        &setup.registry_url(),
+        "shop.public.other",
+        2,
+        None,
+    );
+    assert_eq!(other[1]["value"]["after"], json!({"id": 2}), "{other:#?}");
+    assert_eq!(versions(&setup, "shop.public.e-value"), [1, 2, 3, 4, 5, 6]);
+    wait_for(
+        "the table to flow again and the position to move on",
+        Duration::from_secs(30),
+        || (pg.confirmed_flush("sluice") >= after_block).then_some(()),
+    );
+    // Exactly the events expected: no duplicate of e's or other's rows.
+    let all_e = read(6);
+    assert_eq!(all_e.len(), 6);
+    let more = std::process::Command::new(reader::python())
+        .arg(sluice_tests::repo_root().join("tests/py/consume.py"))
+        .args([
+            "--bootstrap",
+            &broker.bootstrap(),
+            "--registry",
+            &setup.registry_url(),
+        ])
+        .args([
+            "--topic",
+            "shop.public.other",
+            "--count",
+            "3",
+            "--timeout",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        more.status.code(),
+        Some(2),
+        "a third event on the other topic: {}",
+        String::from_utf8_lossy(&more.stdout)
+    );
+    let (st, _) = s.terminate();
+    assert!(st.success(), "{}", s.log_text());
+}
