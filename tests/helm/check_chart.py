@@ -826,7 +826,8 @@ def check_readme() -> None:
         C.check(word in text, f"README explains {word}")
     check_yamllint("helm/sluice/values.yaml", (CHART / "values.yaml").read_text())
     check_yamllint("helm/sluice/Chart.yaml", (CHART / "Chart.yaml").read_text())
-    check_yamllint("tests/helm/all-toggles.yaml", (HERE / "all-toggles.yaml").read_text())
+    for name in ("all-toggles.yaml", "alerts_test.yaml", "yamllint.yaml"):
+        check_yamllint(f"tests/helm/{name}", (HERE / name).read_text())
 
 
 # --- main ----------------------------------------------------------------------------------
