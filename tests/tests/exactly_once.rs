@@ -219,16 +219,17 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         Duration::from_secs(120),
         || (pg.confirmed_flush("sluice") >= end).then_some(()),
     );
-    let (status, _) = s.terminate();
-    assert!(status.success(), "{}", s.log_text());
     eprintln!(
         "{kills} kills in {:?}; {} transactions committed, {} rolled back",
         t0.elapsed(),
         workload.committed.load(Ordering::Relaxed),
         workload.rolled_back.load(Ordering::Relaxed)
     );
+    // Audit while sluice (and its bundled registry) is up, caught up and idle.
     let report = audit(&pg, &broker, &setup);
     eprintln!("audit: {}", report["stats"]);
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
     assert_eq!(
         report["ok"],
         serde_json::json!(true),
