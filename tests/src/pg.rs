@@ -137,6 +137,33 @@ impl Postgres {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()))
     }
 
+    /// Restarts the server (fast shutdown: connections are cut, as in a failover).
+    pub fn restart(&self) {
+        let data = self.data();
+        let log = self.dir.path().join("server.log");
+        let out = self.run_as_postgres(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+                "restart",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl restart failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        crate::wait_port("PostgreSQL", self.port, Duration::from_secs(30));
+    }
+
     /// URL for the test database (no password: pass it via password_file or env).
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{DATABASE}", self.port)

@@ -23,7 +23,8 @@ struct Workload {
 }
 
 impl Workload {
-    fn start(port: u16) -> Workload {
+    /// `first_txn`: workload transaction numbers start after it (unique across workloads).
+    fn start(port: u16, first_txn: i64) -> Workload {
         let stop = Arc::new(AtomicBool::new(false));
         let committed = Arc::new(AtomicU64::new(0));
         let rolled_back = Arc::new(AtomicU64::new(0));
@@ -37,7 +38,7 @@ impl Workload {
                 let conn = format!("host=127.0.0.1 port={port} user=postgres password={PASSWORD} dbname={DATABASE}");
                 let (mut client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
                 tokio::spawn(connection);
-                let mut t: i64 = 0;
+                let mut t: i64 = first_txn;
                 while !s.load(Ordering::Relaxed) {
                     t += 1;
                     let (n_keys, rows_per_key, rollback) = {
@@ -188,7 +189,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
 
     let mut s = Sluice::start_with_env(&config, setup.admin_port, &env);
     s.wait_ready();
-    let mut workload = Workload::start(pg.port);
+    let mut workload = Workload::start(pg.port, 0);
     let t0 = Instant::now();
     for i in 0..kills {
         // Let it run a random while: before, during and after commits.
@@ -292,4 +293,70 @@ fn a_second_instance_on_the_same_slot_stops_and_the_first_keeps_running() {
     );
     let (st, _) = a.terminate();
     assert!(st.success());
+}
+
+#[test]
+fn postgres_restarts_and_sigterm_mid_batch_lose_and_duplicate_nothing() {
+    let pg = Postgres::start();
+    let broker = Broker::start();
+    pg.psql(
+        "CREATE TABLE acct (k int PRIMARY KEY, seq bigint NOT NULL, txn bigint NOT NULL);
+         CREATE TABLE ledger (id bigserial PRIMARY KEY, k int NOT NULL, seq bigint NOT NULL, txn bigint NOT NULL, pad text);
+         INSERT INTO acct SELECT k, 0, 0 FROM generate_series(1, 20) k;",
+    );
+    let setup = Setup::new();
+    let config = setup.write_config(
+        &pg,
+        &broker.bootstrap(),
+        &["public.acct", "public.ledger"],
+        "",
+    );
+    let env = [
+        ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
+        ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "200"),
+    ];
+    let mut s = Sluice::start_with_env(&config, setup.admin_port, &env);
+    s.wait_ready();
+    for round in 0..3 {
+        // The workload cannot survive a server restart: one per round.
+        let mut workload = Workload::start(pg.port, round * 2_000_000);
+        std::thread::sleep(Duration::from_millis(1500));
+        workload.finish();
+        // PostgreSQL goes away under sluice: it must reconnect and resume by itself.
+        pg.restart();
+        wait_for(
+            "sluice to stream again after the PostgreSQL restart",
+            Duration::from_secs(60),
+            || matches!(s.admin_get("/readyz"), Some((200, _))).then_some(()),
+        );
+        assert!(
+            s.exited().is_none(),
+            "sluice exited after a PostgreSQL restart:\n{}",
+            s.log_text()
+        );
+        // SIGTERM while a batch is open: it commits what it has, within the limit.
+        let mut workload = Workload::start(pg.port, round * 2_000_000 + 1_000_000);
+        std::thread::sleep(Duration::from_millis(700));
+        let (status, took) = s.terminate();
+        assert!(status.success(), "round {round}: {}", s.log_text());
+        assert!(took < Duration::from_secs(10), "stop took {took:?}");
+        workload.finish();
+        s = Sluice::start_with_env(&config, setup.admin_port, &env);
+        s.wait_ready();
+    }
+    let end = pg.current_lsn();
+    wait_for(
+        "sluice to confirm the whole workload",
+        Duration::from_secs(120),
+        || (pg.confirmed_flush("sluice") >= end).then_some(()),
+    );
+    let report = audit(&pg, &broker, &setup);
+    eprintln!("audit: {}", report["stats"]);
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
+    assert_eq!(
+        report["ok"],
+        serde_json::json!(true),
+        "auditor found problems: {report:#}"
+    );
 }
