@@ -56,3 +56,27 @@ pub fn wait_port(what: &str, port: u16, timeout: Duration) {
             .map(|_| ())
     })
 }
+
+/// PostgreSQL with a schema, a broker, and a sluice config capturing `tables`.
+pub struct Stack {
+    pub pg: pg::Postgres,
+    pub broker: broker::Broker,
+    pub setup: sluice::Setup,
+    pub config: PathBuf,
+}
+
+impl Stack {
+    pub fn new(ddl: &str, tables: &[&str]) -> Stack {
+        let pg = pg::Postgres::start();
+        let broker = broker::Broker::start();
+        pg.psql(ddl);
+        let setup = sluice::Setup::new();
+        let config = setup.write_config(&pg, &broker.bootstrap(), tables, "");
+        Stack {
+            pg,
+            broker,
+            setup,
+            config,
+        }
+    }
+}

@@ -10,7 +10,7 @@ use rand::Rng;
 use sluice_tests::broker::Broker;
 use sluice_tests::pg::{Postgres, DATABASE, PASSWORD};
 use sluice_tests::sluice::{Setup, Sluice};
-use sluice_tests::wait_for;
+use sluice_tests::{wait_for, Stack};
 
 const KEYS: i32 = 20;
 const MAX_EVENTS: &str = "300";
@@ -157,22 +157,24 @@ fn check_confirmed_not_ahead(pg: &Postgres, broker: &Broker, rt: &tokio::runtime
     );
 }
 
-#[test]
-fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
-    let pg = Postgres::start();
-    let broker = Broker::start();
-    pg.psql(
+/// The audited workload's tables: per-key sequences in `acct`, one `ledger` row per change.
+fn ledger_stack() -> Stack {
+    Stack::new(
         "CREATE TABLE acct (k int PRIMARY KEY, seq bigint NOT NULL, txn bigint NOT NULL);
          CREATE TABLE ledger (id bigserial PRIMARY KEY, k int NOT NULL, seq bigint NOT NULL, txn bigint NOT NULL, pad text);
          INSERT INTO acct SELECT k, 0, 0 FROM generate_series(1, 20) k;",
-    );
-    let setup = Setup::new();
-    let config = setup.write_config(
-        &pg,
-        &broker.bootstrap(),
         &["public.acct", "public.ledger"],
-        "",
-    );
+    )
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
+    let Stack {
+        pg,
+        broker,
+        setup,
+        config,
+    } = ledger_stack();
     let env = [
         ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
         ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "30"),
@@ -297,20 +299,12 @@ fn a_second_instance_on_the_same_slot_stops_and_the_first_keeps_running() {
 
 #[test]
 fn postgres_restarts_and_sigterm_mid_batch_lose_and_duplicate_nothing() {
-    let pg = Postgres::start();
-    let broker = Broker::start();
-    pg.psql(
-        "CREATE TABLE acct (k int PRIMARY KEY, seq bigint NOT NULL, txn bigint NOT NULL);
-         CREATE TABLE ledger (id bigserial PRIMARY KEY, k int NOT NULL, seq bigint NOT NULL, txn bigint NOT NULL, pad text);
-         INSERT INTO acct SELECT k, 0, 0 FROM generate_series(1, 20) k;",
-    );
-    let setup = Setup::new();
-    let config = setup.write_config(
-        &pg,
-        &broker.bootstrap(),
-        &["public.acct", "public.ledger"],
-        "",
-    );
+    let Stack {
+        pg,
+        broker,
+        setup,
+        config,
+    } = ledger_stack();
     let env = [
         ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
         ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "200"),

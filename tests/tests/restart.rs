@@ -2,22 +2,25 @@
 //! confirmed is lost, and an unacknowledged change is never confirmed.
 
 use serde_json::json;
-use sluice_tests::broker::Broker;
-use sluice_tests::pg::Postgres;
 use sluice_tests::reader;
-use sluice_tests::sluice::{Setup, Sluice};
+use sluice_tests::sluice::Sluice;
 use sluice_tests::wait_for;
+use sluice_tests::Stack;
 use std::time::Duration;
 
 const TOPIC: &str = "shop.public.items";
 
 #[test]
 fn changes_made_while_down_arrive_after_restart_without_duplicates() {
-    let pg = Postgres::start();
-    let broker = Broker::start();
-    pg.psql("CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)");
-    let setup = Setup::new();
-    let config = setup.write_config(&pg, &broker.bootstrap(), &["public.items"], "");
+    let Stack {
+        pg,
+        broker,
+        setup,
+        config,
+    } = Stack::new(
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)",
+        &["public.items"],
+    );
 
     let mut s = Sluice::start(&config, setup.admin_port);
     s.wait_ready();
@@ -65,11 +68,15 @@ fn changes_made_while_down_arrive_after_restart_without_duplicates() {
 
 #[test]
 fn a_change_kafka_has_not_acknowledged_is_never_confirmed() {
-    let pg = Postgres::start();
-    let broker = Broker::start();
-    pg.psql("CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)");
-    let setup = Setup::new();
-    let config = setup.write_config(&pg, &broker.bootstrap(), &["public.items"], "");
+    let Stack {
+        pg,
+        broker,
+        setup,
+        config,
+    } = Stack::new(
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)",
+        &["public.items"],
+    );
     let mut s = Sluice::start(&config, setup.admin_port);
     s.wait_ready();
     pg.psql("INSERT INTO items VALUES (1, 'one')");

@@ -4,58 +4,11 @@
 //! the same transactional.id fences the first.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sluice_core::{Lsn, Position, Resume};
 use sluice_kafka::{offsets, raw, KafkaConfig, SinkError, Topics, TxnProducer};
-
-struct Tansu(Child, u16);
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tansu() -> Tansu {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/tansu");
-    assert!(
-        bin.exists(),
-        "{} missing: run scripts/setup.sh",
-        bin.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Owned by the guard from here on: killed and reaped on drop, even on panic.
-    let t = Tansu(child, port);
-    for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return t;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("tansu did not start");
-}
+use sluice_tests::broker::Broker;
 
 fn config(port: u16) -> KafkaConfig {
     KafkaConfig {
@@ -70,8 +23,8 @@ fn config(port: u16) -> KafkaConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_and_aborted_transactions_and_positions() {
-    let b = tansu();
-    let cfg = config(b.1);
+    let b = Broker::start();
+    let cfg = config(b.port);
     let mut topics = Topics::new(&cfg).unwrap();
     topics.ensure("data").await.unwrap();
     topics.ensure_offsets_topic().await.unwrap();
@@ -153,8 +106,8 @@ async fn committed_and_aborted_transactions_and_positions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_producer_fences_the_first() {
-    let b = tansu();
-    let cfg = config(b.1);
+    let b = Broker::start();
+    let cfg = config(b.port);
     let mut topics = Topics::new(&cfg).unwrap();
     topics.ensure("data").await.unwrap();
     let first = TxnProducer::new(&cfg, "same-id", Duration::from_secs(3))
