@@ -98,7 +98,7 @@ impl Sink {
                     // split across Kafka transactions only when it alone exceeds a limit.
                     if !in_source_txn && (due(open.since) || (open.since.is_none() && due(dirty_since))) {
                         tokio::select! {
-                            r = self.commit(&mut producer, &mut open, &next, &acked) => if let Err(e) = r { break Err(e) },
+                            r = self.commit(&mut producer, &mut open, &mut next, &acked) => if let Err(e) = r { break Err(e) },
                             _ = stop.cancelled() => { abandoned = true; break Ok(()) }
                         }
                         dirty_since = None;
@@ -115,7 +115,7 @@ impl Sink {
                     };
                     if full {
                         tokio::select! {
-                            r = self.commit(&mut producer, &mut open, &next, &acked) => if let Err(e) = r { break Err(e) },
+                            r = self.commit(&mut producer, &mut open, &mut next, &acked) => if let Err(e) = r { break Err(e) },
                             _ = stop.cancelled() => { abandoned = true; break Ok(()) }
                         }
                         dirty_since = None;
@@ -131,7 +131,7 @@ impl Sink {
             Ok(()) if open.since.is_some() || dirty_since.is_some() => {
                 // Stopping: commit what is open, within a bound; if the broker does not
                 // answer, nothing is confirmed and the next start replays it.
-                let commit = self.commit(&mut producer, &mut open, &next, &acked);
+                let commit = self.commit(&mut producer, &mut open, &mut next, &acked);
                 match tokio::time::timeout(STOP_COMMIT_TIMEOUT, commit).await {
                     Ok(r) => r,
                     Err(_) => {
@@ -333,19 +333,19 @@ impl Sink {
         &mut self,
         producer: &mut Option<TxnProducer>,
         open: &mut Open,
-        next: &Position,
+        next: &mut Position,
         acked: &watch::Sender<Lsn>,
     ) -> Result<(), PipelineError> {
         if open.since.is_none() && *next == self.committed {
             return Ok(());
         }
-        let mut next = next.clone();
-        let p = self.producer(producer, &mut next).await?;
+        // Creating the producer may raise `next` (a late commit of a previous instance).
+        let p = self.producer(producer, next).await?;
         let started = open.since.unwrap_or_else(Instant::now);
         if open.since.is_none() {
             p.begin()?;
         }
-        let value = offsets::encode(&next);
+        let value = offsets::encode(next);
         p.send(
             &self.kafka.offsets_topic,
             Some(self.slot.as_bytes()),
@@ -378,7 +378,7 @@ impl Sink {
         self.metrics.tombstones.inc_by(open.tombstones);
         *open = Open::default();
         let confirmable = next.confirmable();
-        self.committed = next;
+        self.committed = next.clone();
         acked.send_if_modified(|cur| {
             let adv = confirmable > *cur;
             if adv {
