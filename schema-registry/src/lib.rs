@@ -10,7 +10,13 @@
 //!   compatibility levels enforced on registration ([`compat`]), modes
 //!   (READWRITE, READONLY, READONLY_OVERRIDE, IMPORT), soft and permanent
 //!   deletes.
-//! - [`RegistryClient`]: HTTP client for the bundled or an external registry.
+//! - [`serve_with`] / [`ServeOptions`]: optional HTTP basic authentication
+//!   ([`BasicAuth`], users from a `user:password` file; 401 with Confluent's
+//!   error shape and `WWW-Authenticate: Basic` otherwise) and TLS
+//!   ([`TlsIdentity`], rustls, PEM certificate and key).
+//! - [`RegistryClient`]: HTTP client for the bundled or an external registry,
+//!   with basic authentication, extra trusted roots and bounded retries of
+//!   transient failures ([`ClientOptions`], [`RetryPolicy`]).
 //!
 //! Only Avro schemas without references are supported for now.
 
@@ -20,17 +26,28 @@ pub mod compat;
 mod error;
 mod mode;
 mod schema;
+mod security;
 mod store;
 
 use std::future::Future;
 use std::sync::Arc;
 
-pub use api::{router, MAX_BODY_BYTES};
-pub use client::{ClientError, RegistryClient, REQUEST_TIMEOUT};
+pub use api::{router, router_with_auth, MAX_BODY_BYTES};
+pub use client::{ClientError, ClientOptions, RegistryClient, RetryPolicy, REQUEST_TIMEOUT};
 pub use error::{ApiError, RegistryError, CONTENT_TYPE_V1};
 pub use mode::Mode;
 pub use schema::SchemaType;
+pub use security::{check_pem_certificates, BasicAuth, SecurityError, SecurityFile, TlsIdentity};
 pub use store::{Deleted, KafkaStorageConfig, Registry, SchemaInfo, VersionInfo, VersionSpec};
+
+/// Optional security of the REST listener.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Require HTTP basic authentication by one of these users.
+    pub basic_auth: Option<BasicAuth>,
+    /// Serve HTTPS with this identity instead of plain HTTP.
+    pub tls: Option<TlsIdentity>,
+}
 
 /// Serve the registry's REST API on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -38,12 +55,93 @@ pub async fn serve(
     reg: Arc<Registry>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, reg, ServeOptions::default(), shutdown).await
+}
+
+/// Serve the registry's REST API on `listener`, with basic authentication
+/// and/or TLS as `options` say, until `shutdown` completes.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    reg: Arc<Registry>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, storage = %reg.storage(), "schema registry listening");
+        tracing::info!(
+            %addr,
+            storage = %reg.storage(),
+            tls = options.tls.is_some(),
+            basic_auth = options.basic_auth.is_some(),
+            "schema registry listening"
+        );
     }
-    axum::serve(listener, router(reg))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = api::router_with_auth(reg, options.basic_auth);
+    match options.tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => serve_tls(listener, app, tls, shutdown).await,
+    }
+}
+
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: TlsIdentity,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "schema registry: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(app.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(security::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "schema registry: TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "schema registry: TLS handshake timed out");
+                        return;
+                    }
+                };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "schema registry: connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // In-flight requests finish; idle keep-alive connections close.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -168,6 +168,35 @@ pub struct RegistrySection {
     /// When the registry refuses a table's new schema.
     #[serde(default)]
     pub on_incompatible: OnIncompatibleSetting,
+    /// Bundled: users allowed in (`users_file`); external: the credentials to send
+    /// (`username`, `password_file`).
+    pub basic_auth: Option<RegistryBasicAuth>,
+    /// Bundled: serve HTTPS (`cert_file`, `key_file`); external: trust `ca_file`.
+    pub tls: Option<RegistryTls>,
+}
+
+/// HTTP basic authentication of the registry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryBasicAuth {
+    /// Bundled: file of `user:password` lines; the pipeline's own client uses the first.
+    pub users_file: Option<PathBuf>,
+    /// External: the user name sent.
+    pub username: Option<String>,
+    /// External: file holding the password (trailing newline ignored).
+    pub password_file: Option<PathBuf>,
+}
+
+/// TLS of the registry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryTls {
+    /// Bundled: PEM certificate chain (leaf first) of the listener.
+    pub cert_file: Option<PathBuf>,
+    /// Bundled: PEM private key of the listener.
+    pub key_file: Option<PathBuf>,
+    /// External: PEM CA certificate(s) to trust besides the built-in roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -187,6 +216,8 @@ impl Default for RegistrySection {
             url: None,
             data_dir: default_registry_dir(),
             on_incompatible: OnIncompatibleSetting::default(),
+            basic_auth: None,
+            tls: None,
         }
     }
 }

@@ -71,6 +71,21 @@ fn errors_name_the_key_table() {
         (&format!("{GOOD}\nschema_registry: {{mode: external}}"), &[], "schema_registry.url"),
         // unreadable password file
         (&GOOD.replace("tables:", "password_file: /nonexistent/pw\n    tables:"), &[], "source.postgres.password_file"),
+        // registry security: unreadable or missing files, keys of the other mode
+        (&format!("{GOOD}\nschema_registry: {{basic_auth: {{users_file: /nonexistent/users}}}}"), &[], "schema_registry.basic_auth.users_file"),
+        (&format!("{GOOD}\nschema_registry: {{basic_auth: {{}}}}"), &[], "schema_registry.basic_auth.users_file"),
+        (&format!("{GOOD}\nschema_registry: {{basic_auth: {{users_file: u, password: x}}}}"), &[], "schema_registry.basic_auth.password"),
+        (&format!("{GOOD}\nschema_registry: {{basic_auth: {{username: u, password_file: /nonexistent/pw}}}}"), &[], "schema_registry.basic_auth.username"),
+        (&format!("{GOOD}\nschema_registry: {{tls: {{cert_file: /nonexistent/cert.pem, key_file: /nonexistent/key.pem}}}}"), &[], "schema_registry.tls.cert_file"),
+        (&format!("{GOOD}\nschema_registry: {{tls: {{cert_file: /nonexistent/cert.pem}}}}"), &[], "schema_registry.tls.key_file"),
+        (&format!("{GOOD}\nschema_registry: {{tls: {{ca_file: /nonexistent/ca.pem}}}}"), &[], "schema_registry.tls.ca_file"),
+        (&format!("{GOOD}\nschema_registry: {{tls: {{cert: c.pem}}}}"), &[], "schema_registry.tls.cert"),
+        (&format!("{GOOD}\nschema_registry: {{mode: external, url: 'http://r:8081', basic_auth: {{username: u, password_file: /nonexistent/pw}}}}"), &[], "schema_registry.basic_auth.password_file"),
+        (&format!("{GOOD}\nschema_registry: {{mode: external, url: 'http://r:8081', basic_auth: {{password_file: /nonexistent/pw}}}}"), &[], "schema_registry.basic_auth.username"),
+        (&format!("{GOOD}\nschema_registry: {{mode: external, url: 'http://r:8081', basic_auth: {{users_file: /nonexistent/users}}}}"), &[], "schema_registry.basic_auth.users_file"),
+        (&format!("{GOOD}\nschema_registry: {{mode: external, url: 'http://u:p@r:8081', basic_auth: {{username: u, password_file: pw}}}}"), &[], "schema_registry.basic_auth"),
+        (&format!("{GOOD}\nschema_registry: {{mode: external, url: 'https://r:8081', tls: {{ca_file: /nonexistent/ca.pem}}}}"), &[], "schema_registry.tls.ca_file"),
+        (&format!("{GOOD}\nschema_registry: {{mode: external, url: 'https://r:8081', tls: {{cert_file: /nonexistent/c.pem}}}}"), &[], "schema_registry.tls.cert_file"),
     ];
     for (text, env, key) in cases {
         let e = err(text, env);
@@ -129,6 +144,108 @@ fn password_file_is_read_and_trimmed() {
     let text = GOOD.replace("tables:", "password_file: pw\n    tables:");
     let v = parse(&text, &[], dir.path()).unwrap();
     assert_eq!(v.source.unwrap().pg.get_password(), Some(&b"s3cret"[..]));
+}
+
+/// Self-signed, for localhost and 127.0.0.1 (openssl, EC P-256, valid for 100 years).
+const LOCAL_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBmDCCAT6gAwIBAgIUFpMgX9ZPZg3CBDTo2JlBl6SfP8QwCgYIKoZIzj0EAwIw\nFDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyMzE2MTUxMloYDzIxMjYxMDMw\nMTYxNTEyWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\nPQMBBwNCAAR1ETrBEaRmSAmpZU+3USFN9XMXt97A4l0w1wR1Xv9tF6cAB3vXKX5D\nvZ3qfPKg5h9acSRsEzNDWJt+2PLO9T42o2wwajAdBgNVHQ4EFgQUEwv04cGIGyUz\nwuOgvr9zdrcO7vcwHwYDVR0jBBgwFoAUEwv04cGIGyUzwuOgvr9zdrcO7vcwGgYD\nVR0RBBMwEYIJbG9jYWxob3N0hwR/AAABMAwGA1UdEwEB/wQCMAAwCgYIKoZIzj0E\nAwIDSAAwRQIhAL39Xqx7VquTbGgfGxe46Ot7Wdbn9UOuMD5rzqrFbXcbAiBoimAN\nKqvmUroJgCTjn5hOe8Lzmy8u6keeuF/9U8Ui7g==\n-----END CERTIFICATE-----\n";
+const LOCAL_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg6BMHxVZSrPulcm9+\ngNql+PAQe914p3lZwSDsPKT7Cn2hRANCAAR1ETrBEaRmSAmpZU+3USFN9XMXt97A\n4l0w1wR1Xv9tF6cAB3vXKX5DvZ3qfPKg5h9acSRsEzNDWJt+2PLO9T42\n-----END PRIVATE KEY-----\n";
+/// Self-signed, for registry.example only.
+const OTHER_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBmTCCAT+gAwIBAgIUSg8KV+aSieD+TmoujgDLtJ/aaR8wCgYIKoZIzj0EAwIw\nFDESMBAGA1UEAwwJZWxzZXdoZXJlMCAXDTI2MTEyMzE2MTUxMloYDzIxMjYxMDMw\nMTYxNTEyWjAUMRIwEAYDVQQDDAllbHNld2hlcmUwWTATBgcqhkjOPQIBBggqhkjO\nPQMBBwNCAARn8A092/mOvu5mLvceyB2w2ka9o4QdEYFmgY7jW6ApRZ3qRA8t+7+q\nKyAV6JM6VmvUv1ge6BAZc/g4LPgXNT5To20wazAdBgNVHQ4EFgQUigV5ORvOYQE2\nyB/t+zc4cx5BEKwwHwYDVR0jBBgwFoAUigV5ORvOYQE2yB/t+zc4cx5BEKwwGwYD\nVR0RBBQwEoIQcmVnaXN0cnkuZXhhbXBsZTAMBgNVHRMBAf8EAjAAMAoGCCqGSM49\nBAMCA0gAMEUCIQCv50xML+DCLZ4B1bdJb+oaOCRz9q5ZlqN33+iJuVSGKwIgW6aY\nm6/i1tQv4HBVTGBG6XbO4z468uznFBBpy3auuDg=\n-----END CERTIFICATE-----\n";
+const OTHER_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgzruhg5OmfU6LQZ6v\np4rDzBE4zAH7iEfw9Mu7M8ydT7qhRANCAARn8A092/mOvu5mLvceyB2w2ka9o4Qd\nEYFmgY7jW6ApRZ3qRA8t+7+qKyAV6JM6VmvUv1ge6BAZc/g4LPgXNT5T\n-----END PRIVATE KEY-----\n";
+
+#[test]
+fn registry_security_files_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("users", "sluice:s3cret\nother:pw\n");
+    write("cert.pem", LOCAL_CERT);
+    write("key.pem", LOCAL_KEY);
+    write("other-cert.pem", OTHER_CERT);
+    write("other-key.pem", OTHER_KEY);
+    write("pw", "ext-pw\n");
+    let with = |registry: &str| format!("{GOOD}\nschema_registry: {registry}");
+
+    // Bundled: TLS and users; the pipeline's client uses https, the cert as root, the first user.
+    let v = parse(
+        &with("{basic_auth: {users_file: users}, tls: {cert_file: cert.pem, key_file: key.pem}}"),
+        &[],
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(v.registry_url(), "https://127.0.0.1:8081");
+    let opts = v.registry_client_options();
+    assert_eq!(opts.basic_auth, Some(("sluice".into(), "s3cret".into())));
+    assert_eq!(opts.root_ca_pem.as_deref(), Some(LOCAL_CERT.as_bytes()));
+    assert!(!format!("{v:?}").contains("s3cret"));
+    // Listening on all interfaces: reached through the loopback address.
+    let v = parse(
+        &with("{listen: '0.0.0.0:9000', tls: {cert_file: cert.pem, key_file: key.pem}}"),
+        &[],
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(v.registry_url(), "https://127.0.0.1:9000");
+
+    // (config, key the error names, text the message contains)
+    let cases: &[(&str, &str, &str)] = &[
+        // key file unreadable while the cert is fine
+        (
+            "{tls: {cert_file: cert.pem, key_file: nokey.pem}}",
+            "schema_registry.tls.key_file",
+            "nokey.pem",
+        ),
+        // a key where the cert belongs, and the reverse
+        (
+            "{tls: {cert_file: key.pem, key_file: key.pem}}",
+            "schema_registry.tls.cert_file",
+            "certificate",
+        ),
+        (
+            "{tls: {cert_file: cert.pem, key_file: cert.pem}}",
+            "schema_registry.tls.key_file",
+            "private key",
+        ),
+        // key of another certificate
+        (
+            "{tls: {cert_file: cert.pem, key_file: other-key.pem}}",
+            "schema_registry.tls.key_file",
+            "does not fit",
+        ),
+        // a certificate Sluice's own client cannot verify by name
+        (
+            "{tls: {cert_file: other-cert.pem, key_file: other-key.pem}}",
+            "schema_registry.tls.cert_file",
+            "localhost",
+        ),
+        // an empty users file
+        (
+            "{basic_auth: {users_file: pw}}",
+            "schema_registry.basic_auth.users_file",
+            "user:password",
+        ),
+        (
+            "{mode: external, url: 'https://r:8081', tls: {ca_file: users}}",
+            "schema_registry.tls.ca_file",
+            "no certificate",
+        ),
+    ];
+    for (registry, key, text) in cases {
+        let e = parse(&with(registry), &[], dir.path()).unwrap_err();
+        assert_eq!(e.key, *key, "for {registry}: {e}");
+        assert!(e.message.contains(text), "for {registry}: {e}");
+    }
+
+    // External: credentials from the password file, the CA as an extra root.
+    let v = parse(
+        &with("{mode: external, url: 'https://r:8081', basic_auth: {username: app, password_file: pw}, tls: {ca_file: cert.pem}}"),
+        &[],
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(v.registry_url(), "https://r:8081");
+    let opts = v.registry_client_options();
+    assert_eq!(opts.basic_auth, Some(("app".into(), "ext-pw".into())));
+    assert_eq!(opts.root_ca_pem.as_deref(), Some(LOCAL_CERT.as_bytes()));
 }
 
 #[test]

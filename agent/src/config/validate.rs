@@ -8,6 +8,7 @@ use std::time::Duration;
 use sluice_core::TableName;
 use sluice_kafka::KafkaConfig;
 use sluice_postgres::{SnapshotMode, SourceConfig};
+use sluice_schema_registry::{BasicAuth, ClientOptions, SecurityFile, TlsIdentity};
 
 use super::{Config, ConfigError, RegistryMode, SnapshotSetting, ToastSetting};
 
@@ -39,10 +40,32 @@ pub enum RegistrySettings {
     Bundled {
         listen: SocketAddr,
         data_dir: PathBuf,
+        /// Users allowed in (`schema_registry.basic_auth.users_file`).
+        basic_auth: Option<BasicAuth>,
+        /// HTTPS identity (`schema_registry.tls.cert_file`, `key_file`).
+        tls: Option<TlsIdentity>,
     },
     External {
         url: String,
+        basic_auth: Option<Credentials>,
+        /// Extra trusted roots (`schema_registry.tls.ca_file`), PEM.
+        ca_pem: Option<Vec<u8>>,
     },
+}
+
+/// A user name and password (the password is not shown by `Debug`).
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Validated {
@@ -63,9 +86,49 @@ impl Validated {
         Ok((source, kafka))
     }
 
+    /// How the pipeline's client connects to the registry: credentials and
+    /// trusted roots (the bundled registry's own certificate when it serves TLS).
+    pub fn registry_client_options(&self) -> ClientOptions {
+        let (basic_auth, root_ca_pem) = match &self.registry {
+            RegistrySettings::Bundled {
+                basic_auth, tls, ..
+            } => (
+                basic_auth
+                    .as_ref()
+                    .and_then(|a| a.first_user())
+                    .map(|(u, p)| (u.to_string(), p.to_string())),
+                tls.as_ref().map(|t| t.cert_pem().to_vec()),
+            ),
+            RegistrySettings::External {
+                basic_auth, ca_pem, ..
+            } => (
+                basic_auth
+                    .as_ref()
+                    .map(|c| (c.username.clone(), c.password.clone())),
+                ca_pem.clone(),
+            ),
+        };
+        ClientOptions {
+            basic_auth,
+            root_ca_pem,
+            ..ClientOptions::default()
+        }
+    }
+
     /// The registry's base URL as the pipeline's client reaches it.
     pub fn registry_url(&self) -> String {
         match &self.registry {
+            RegistrySettings::Bundled {
+                listen,
+                tls: Some(tls),
+                ..
+            } => {
+                // Validation made sure the certificate fits one of these names.
+                let host = tls
+                    .local_host_name(listen.ip())
+                    .unwrap_or_else(|| "127.0.0.1".into());
+                format!("https://{host}:{}", listen.port())
+            }
             RegistrySettings::Bundled { listen, .. } => {
                 let host = if listen.ip().is_unspecified() {
                     "127.0.0.1".to_string()
@@ -76,7 +139,7 @@ impl Validated {
                 };
                 format!("http://{host}:{}", listen.port())
             }
-            RegistrySettings::External { url } => url.clone(),
+            RegistrySettings::External { url, .. } => url.clone(),
         }
     }
 }
@@ -88,6 +151,19 @@ fn valid_topic(t: &str) -> bool {
         && t != ".."
         && t.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// Refuses keys of `schema_registry` that only an external registry takes.
+fn only_for_external(keys: &[(&str, bool)]) -> Result<(), ConfigError> {
+    for (k, set) in keys {
+        if *set {
+            return Err(ConfigError::new(
+                format!("schema_registry.{k}"),
+                "only for mode: external; the bundled registry reads its users from basic_auth.users_file",
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> {
@@ -349,10 +425,74 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
     };
     let r = &cfg.schema_registry;
     let registry = match r.mode {
-        RegistryMode::Bundled => RegistrySettings::Bundled {
-            listen: r.listen,
-            data_dir: resolve(&r.data_dir),
-        },
+        RegistryMode::Bundled => {
+            let basic_auth = match &r.basic_auth {
+                None => None,
+                Some(b) => {
+                    only_for_external(&[
+                        ("basic_auth.username", b.username.is_some()),
+                        ("basic_auth.password_file", b.password_file.is_some()),
+                    ])?;
+                    let key = "schema_registry.basic_auth.users_file";
+                    let file = b.users_file.as_ref().ok_or_else(|| {
+                        ConfigError::new(
+                            key,
+                            "required key is missing (the bundled registry's users: a file of user:password lines)",
+                        )
+                    })?;
+                    Some(
+                        BasicAuth::from_file(&resolve(file))
+                            .map_err(|e| ConfigError::new(key, e.to_string()))?,
+                    )
+                }
+            };
+            let tls = match &r.tls {
+                None => None,
+                Some(t) => {
+                    if t.ca_file.is_some() {
+                        return Err(ConfigError::new(
+                            "schema_registry.tls.ca_file",
+                            "only for mode: external; the bundled registry serves cert_file and its own client trusts it",
+                        ));
+                    }
+                    let missing = |k: &str| {
+                        ConfigError::new(
+                            format!("schema_registry.tls.{k}"),
+                            "required key is missing (TLS of the bundled registry needs cert_file and key_file, PEM)",
+                        )
+                    };
+                    let cert = resolve(t.cert_file.as_ref().ok_or_else(|| missing("cert_file"))?);
+                    let key = resolve(t.key_file.as_ref().ok_or_else(|| missing("key_file"))?);
+                    let identity = TlsIdentity::from_pem_files(&cert, &key).map_err(|e| {
+                        let k = match e.file() {
+                            SecurityFile::Key => "key_file",
+                            _ => "cert_file",
+                        };
+                        ConfigError::new(format!("schema_registry.tls.{k}"), e.to_string())
+                    })?;
+                    if identity.local_host_name(r.listen.ip()).is_none() {
+                        let ip = if r.listen.ip().is_unspecified() {
+                            "127.0.0.1".to_string()
+                        } else {
+                            r.listen.ip().to_string()
+                        };
+                        return Err(ConfigError::new(
+                            "schema_registry.tls.cert_file",
+                            format!(
+                                "the certificate is valid neither for {ip} nor for localhost, which Sluice's own client uses to reach the bundled registry; add one of them to its subjectAltName"
+                            ),
+                        ));
+                    }
+                    Some(identity)
+                }
+            };
+            RegistrySettings::Bundled {
+                listen: r.listen,
+                data_dir: resolve(&r.data_dir),
+                basic_auth,
+                tls,
+            }
+        }
         RegistryMode::External => {
             let url = r.url.clone().ok_or_else(|| {
                 ConfigError::new(
@@ -372,7 +512,77 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     "expected an http:// or https:// URL",
                 ));
             }
-            RegistrySettings::External { url }
+            let basic_auth = match &r.basic_auth {
+                None => None,
+                Some(b) => {
+                    if b.users_file.is_some() {
+                        return Err(ConfigError::new(
+                            "schema_registry.basic_auth.users_file",
+                            "only for mode: bundled; an external registry takes username and password_file",
+                        ));
+                    }
+                    if !parsed.username().is_empty() {
+                        return Err(ConfigError::new(
+                            "schema_registry.basic_auth",
+                            "schema_registry.url already carries credentials; keep one of the two",
+                        ));
+                    }
+                    let username = b.username.clone().ok_or_else(|| {
+                        ConfigError::new(
+                            "schema_registry.basic_auth.username",
+                            "required key is missing (basic_auth of an external registry needs username and password_file)",
+                        )
+                    })?;
+                    let key = "schema_registry.basic_auth.password_file";
+                    let file = resolve(b.password_file.as_ref().ok_or_else(|| {
+                        ConfigError::new(
+                            key,
+                            "required key is missing (basic_auth of an external registry needs username and password_file)",
+                        )
+                    })?);
+                    let password = std::fs::read_to_string(&file).map_err(|e| {
+                        ConfigError::new(key, format!("cannot read {}: {e}", file.display()))
+                    })?;
+                    Some(Credentials {
+                        username,
+                        password: password.trim_end_matches(['\n', '\r']).to_string(),
+                    })
+                }
+            };
+            let ca_pem = match &r.tls {
+                None => None,
+                Some(t) => {
+                    for (k, set) in [
+                        ("cert_file", t.cert_file.is_some()),
+                        ("key_file", t.key_file.is_some()),
+                    ] {
+                        if set {
+                            return Err(ConfigError::new(
+                                format!("schema_registry.tls.{k}"),
+                                "only for mode: bundled; for an external registry set ca_file (the CA to trust)",
+                            ));
+                        }
+                    }
+                    let key = "schema_registry.tls.ca_file";
+                    let file = resolve(t.ca_file.as_ref().ok_or_else(|| {
+                        ConfigError::new(
+                            key,
+                            "required key is missing (the PEM CA certificate(s) to trust)",
+                        )
+                    })?);
+                    let pem = std::fs::read(&file).map_err(|e| {
+                        ConfigError::new(key, format!("cannot read {}: {e}", file.display()))
+                    })?;
+                    sluice_schema_registry::check_pem_certificates(&pem)
+                        .map_err(|e| ConfigError::new(key, format!("{}: {e}", file.display())))?;
+                    Some(pem)
+                }
+            };
+            RegistrySettings::External {
+                url,
+                basic_auth,
+                ca_pem,
+            }
         }
     };
     Ok(Validated {

@@ -32,7 +32,13 @@ async fn start_registry(
     cfg: &Validated,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>> {
-    let RegistrySettings::Bundled { listen, data_dir } = &cfg.registry else {
+    let RegistrySettings::Bundled {
+        listen,
+        data_dir,
+        basic_auth,
+        tls,
+    } = &cfg.registry
+    else {
         return Ok(None);
     };
     std::fs::create_dir_all(data_dir).with_context(|| {
@@ -50,10 +56,15 @@ async fn start_registry(
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
         format!("schema_registry.listen: cannot listen on {listen} (is another process using the port?)")
     })?;
-    tracing::info!(%listen, data_dir = %data_dir.display(), "bundled schema registry listening");
-    Ok(Some(tokio::spawn(sluice_schema_registry::serve(
+    tracing::info!(%listen, data_dir = %data_dir.display(), tls = tls.is_some(), basic_auth = basic_auth.is_some(), "bundled schema registry listening");
+    let options = sluice_schema_registry::ServeOptions {
+        basic_auth: basic_auth.clone(),
+        tls: tls.clone(),
+    };
+    Ok(Some(tokio::spawn(sluice_schema_registry::serve_with(
         listener,
         registry,
+        options,
         async move { shutdown.cancelled().await },
     ))))
 }
@@ -171,7 +182,8 @@ async fn run_once(
         }
         None => tracing::info!(topic = %kafka_cfg.offsets_topic, "no committed position yet"),
     }
-    let registry = RegistryClient::new(&cfg.registry_url())?;
+    let registry =
+        RegistryClient::with_options(&cfg.registry_url(), cfg.registry_client_options())?;
     let naming = Naming {
         topic_prefix: cfg.topic_prefix.clone(),
         database: source_cfg.pg.get_dbname().unwrap_or_default().to_string(),

@@ -27,6 +27,18 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 type Reg = State<Arc<Registry>>;
 type ApiResult = Result<Response, ApiError>;
 
+/// The registry's HTTP routes, requiring basic authentication when `auth` is set.
+pub fn router_with_auth(reg: Arc<Registry>, auth: Option<crate::security::BasicAuth>) -> Router {
+    let app = router(reg);
+    match auth {
+        None => app,
+        Some(auth) => app.layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::security::require_basic_auth,
+        )),
+    }
+}
+
 /// The registry's HTTP routes.
 pub fn router(reg: Arc<Registry>) -> Router {
     Router::new()
