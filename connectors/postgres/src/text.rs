@@ -552,6 +552,9 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The largest year PostgreSQL accepts in any date or timestamp.
+const MAX_YEAR: i64 = 5_874_897;
+
 /// `YYYY-MM-DD` with an optional ` BC`; `infinity` maps to the extreme values.
 fn parse_date_days(s: &str) -> Option<i64> {
     let (s, bc) = match s.strip_suffix(" BC") {
@@ -562,7 +565,8 @@ fn parse_date_days(s: &str) -> Option<i64> {
     let y: i64 = parse_digits(it.next()?)?;
     let m: u32 = parse_digits(it.next()?)?;
     let d: u32 = parse_digits(it.next()?)?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1 {
+    // Years beyond PostgreSQL's (5874897 AD for dates) would overflow days_from_civil.
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1..=MAX_YEAR).contains(&y) {
         return None;
     }
     // 1 BC is year 0 in ISO numbering.
@@ -620,6 +624,10 @@ fn parse_timestamp(s: &str, with_tz: bool) -> Option<i64> {
         let oh: i64 = parse_digits(parts.next()?)?;
         let om: i64 = parts.next().map_or(Some(0), parse_digits)?;
         let os: i64 = parts.next().map_or(Some(0), parse_digits)?;
+        // PostgreSQL's offsets are at most 15:59:59 (also keeps the arithmetic in range).
+        if parts.next().is_some() || oh > 15 || om > 59 || os > 59 {
+            return None;
+        }
         (t, sign * ((oh * 60 + om) * 60 + os) * 1_000_000)
     } else {
         (rest, 0)

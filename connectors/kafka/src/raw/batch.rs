@@ -87,20 +87,28 @@ pub fn parse_batches(mut data: &[u8]) -> Result<Vec<Batch>> {
                     control = Some(i16::from_be_bytes([k[2], k[3]]) == 1);
                 }
             }
-            records.push(Record {
-                offset: base_offset + offset_delta,
-                key,
-                value,
-            });
+            let offset = base_offset.checked_add(offset_delta).ok_or_else(|| {
+                WireError(format!(
+                    "record offset delta {offset_delta} overflows base offset {base_offset}"
+                ))
+            })?;
+            records.push(Record { offset, key, value });
         }
         if control_flag && control.is_none() {
             return Err(WireError(format!(
                 "control batch at {base_offset} without a marker"
             )));
         }
+        let last_offset = base_offset
+            .checked_add(i64::from(last_delta))
+            .ok_or_else(|| {
+                WireError(format!(
+                    "last offset delta {last_delta} overflows base offset {base_offset}"
+                ))
+            })?;
         out.push(Batch {
             base_offset,
-            last_offset: base_offset + last_delta as i64,
+            last_offset,
             producer_id,
             transactional: attributes & ATTR_TRANSACTIONAL != 0,
             control,

@@ -1,0 +1,6 @@
+#![no_main]
+
+#[path = "../harness/pgoutput.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));
