@@ -248,7 +248,7 @@ async fn config_endpoints() {
                     .body(big.clone()),
             )
             .await;
-        assert_error(&r, 422, 42209);
+        assert_error(&r, 413, 42209);
     }
     srv.stop().await;
 }

@@ -418,7 +418,7 @@ async fn oversized_body_is_rejected_clearly() {
     let padding = " ".repeat(sluice_schema_registry::MAX_BODY_BYTES);
     let body = format!("{{\"schema\": \"\\\"int\\\"\"{padding}}}");
     let r = srv.post("/subjects/s/versions", Some(V1), body).await;
-    assert_error(&r, 422, 42209);
+    assert_error(&r, 413, 42209);
     assert!(r.2["message"].as_str().unwrap().contains("16 MiB"), "{r:?}");
     // Just under the limit is fine.
     let padding = " ".repeat(1024 * 1024);

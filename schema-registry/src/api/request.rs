@@ -117,8 +117,8 @@ const ACCEPTED_CONTENT_TYPES: &[&str] = &[
 ];
 
 /// Check the Content-Type and the size of a request body. An oversized body
-/// is 422 with Confluent's 42209 (`SCHEMA_TOO_LARGE`; Confluent's codes are
-/// prefixed by their HTTP status), on every endpoint that takes a body.
+/// is HTTP 413 with Confluent's error code 42209 (`SCHEMA_TOO_LARGE`), on every
+/// endpoint that takes a body.
 pub(super) fn body_bytes(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -141,13 +141,14 @@ pub(super) fn body_bytes(
     }
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::unprocessable(
-                codes::SCHEMA_TOO_LARGE,
-                format!(
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: codes::SCHEMA_TOO_LARGE,
+                message: format!(
                     "request body is larger than the {} MiB limit",
                     MAX_BODY_BYTES / (1024 * 1024)
                 ),
-            )
+            }
         } else {
             ApiError::http(
                 StatusCode::BAD_REQUEST,
