@@ -32,6 +32,8 @@ pub struct Metrics {
     pub txn_events: Histogram,
     /// Commit time of the last source transaction produced, in Unix seconds.
     pub last_source_ts: Gauge,
+    /// Seconds from the newest source commit in the last Kafka transaction to its commit.
+    pub source_lag: Gauge,
     /// Pipeline errors, by class (transient, permanent).
     pub errors: IntCounterVec,
     /// Schemas registered (or found) in the registry, by subject kind (key, value).
@@ -125,6 +127,11 @@ impl Metrics {
                 "Events per committed Kafka transaction",
             )
             .buckets(vec![0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0]),
+        )
+        .expect("valid metric");
+        let source_lag = Gauge::new(
+            "sluice_source_lag_seconds",
+            "Time from a source transaction's commit in PostgreSQL to its commit in Kafka (last batch; 0 when caught up)",
         )
         .expect("valid metric");
         let last_source_ts = Gauge::new(
@@ -228,6 +235,7 @@ impl Metrics {
             Box::new(txn_duration.clone()),
             Box::new(txn_events.clone()),
             Box::new(last_source_ts.clone()),
+            Box::new(source_lag.clone()),
             Box::new(errors.clone()),
             Box::new(schemas.clone()),
             Box::new(build_info.clone()),
@@ -263,6 +271,7 @@ impl Metrics {
             txn_duration,
             txn_events,
             last_source_ts,
+            source_lag,
             errors,
             schemas,
             source: Arc::new(SourceStats::default()),

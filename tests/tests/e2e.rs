@@ -135,6 +135,7 @@ fn insert_update_delete_arrive_decoded_with_keys() {
         "{metrics}"
     );
     assert_eq!(sluice.admin_get("/healthz").map(|x| x.0), Some(200));
+    assert!(metrics.contains("sluice_source_lag_seconds "), "{metrics}");
     promtool_accepts(&metrics);
 
     let (status, took) = sluice.terminate();

@@ -63,6 +63,8 @@ struct Open {
     /// Events and bytes of the current source transaction in this Kafka transaction.
     txn_events: usize,
     txn_bytes: usize,
+    /// Commit time (µs) of the newest source transaction completed in this batch.
+    newest_commit_us: Option<i64>,
     since: Option<Instant>,
     /// Events per (table, op), counted into metrics on commit.
     counts: HashMap<(TableId, Op), (prometheus::IntCounter, u64)>,
@@ -231,7 +233,7 @@ impl Sink {
                 next.resume = None;
                 next.snapshot_pending = false;
                 dirty_since.get_or_insert_with(Instant::now);
-                self.metrics.last_source_ts.set(commit_ts_us as f64 / 1e6);
+                open.newest_commit_us = Some(commit_ts_us);
             }
             SourceEvent::Heartbeat(lsn) => {
                 if !*in_source_txn && lsn > next.end_lsn {
@@ -376,6 +378,16 @@ impl Sink {
             counter.inc_by(n);
         }
         self.metrics.tombstones.inc_by(open.tombstones);
+        // Source lag: from the newest committed source transaction's commit to now. A
+        // commit with no source transaction (heartbeat) means nothing is pending.
+        match open.newest_commit_us {
+            Some(ts) => {
+                self.metrics.last_source_ts.set(ts as f64 / 1e6);
+                let lag = (now_ms() as f64 / 1e3 - ts as f64 / 1e6).max(0.0);
+                self.metrics.source_lag.set(lag);
+            }
+            None => self.metrics.source_lag.set(0.0),
+        }
         *open = Open::default();
         let confirmable = next.confirmable();
         self.committed = next.clone();
