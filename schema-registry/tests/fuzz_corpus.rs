@@ -4,40 +4,20 @@
 //! a served registry (a fresh one per corpus file); a dropped connection or a 500
 //! answer (what a panic in a handler's blocking work becomes) fails.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "../../fuzz/harness/avro_compat.rs"]
 mod avro_compat_harness;
+#[path = "../../fuzz/harness/corpus.rs"]
+mod corpus;
 #[path = "../../fuzz/harness/registry_api.rs"]
 mod registry_api_harness;
 
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let data = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p, data)
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "empty corpus {}", dir.display());
-    files
-}
-
 #[test]
 fn avro_compat_corpus_checks_without_panic() {
-    for (path, data) in corpus("avro_compat") {
-        let outcome = std::panic::catch_unwind(|| avro_compat_harness::run(&data));
-        assert!(outcome.is_ok(), "{} panicked", path.display());
-    }
+    corpus::replay("avro_compat", avro_compat_harness::run);
 }
 
 /// One HTTP/1.1 request on its own connection; the status code.
@@ -74,7 +54,7 @@ async fn send(addr: std::net::SocketAddr, r: &registry_api_harness::Req) -> u16 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_api_corpus_answers_without_panic_or_500() {
-    for (path, data) in corpus("registry_api") {
+    for (path, data) in corpus::corpus("registry_api") {
         let reqs = registry_api_harness::requests(&data);
         if reqs.is_empty() {
             continue;

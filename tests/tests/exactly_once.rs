@@ -167,6 +167,26 @@ fn ledger_stack() -> Stack {
     )
 }
 
+/// Waits until sluice confirmed everything written, audits the log while sluice (and
+/// its bundled registry) is up and idle, stops it cleanly and asserts the audit is clean.
+fn catch_up_audit_and_stop(pg: &Postgres, broker: &Broker, setup: &Setup, mut s: Sluice) {
+    let end = pg.current_lsn();
+    wait_for(
+        "sluice to confirm the whole workload",
+        Duration::from_secs(120),
+        || (pg.confirmed_flush("sluice") >= end).then_some(()),
+    );
+    let report = audit(pg, broker, setup);
+    eprintln!("audit: {}", report["stats"]);
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
+    assert_eq!(
+        report["ok"],
+        serde_json::json!(true),
+        "auditor found problems: {report:#}"
+    );
+}
+
 #[test]
 fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     let Stack {
@@ -225,28 +245,13 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         s.wait_ready();
     }
     workload.finish();
-    let end = pg.current_lsn();
-    wait_for(
-        "sluice to confirm the whole workload",
-        Duration::from_secs(120),
-        || (pg.confirmed_flush("sluice") >= end).then_some(()),
-    );
     eprintln!(
         "{kills} kills in {:?}; {} transactions committed, {} rolled back",
         t0.elapsed(),
         workload.committed.load(Ordering::Relaxed),
         workload.rolled_back.load(Ordering::Relaxed)
     );
-    // Audit while sluice (and its bundled registry) is up, caught up and idle.
-    let report = audit(&pg, &broker, &setup);
-    eprintln!("audit: {}", report["stats"]);
-    let (status, _) = s.terminate();
-    assert!(status.success(), "{}", s.log_text());
-    assert_eq!(
-        report["ok"],
-        serde_json::json!(true),
-        "auditor found problems: {report:#}"
-    );
+    catch_up_audit_and_stop(&pg, &broker, &setup, s);
     assert!(workload.committed.load(Ordering::Relaxed) > 50);
 }
 
@@ -347,19 +352,5 @@ fn postgres_restarts_and_sigterm_mid_batch_lose_and_duplicate_nothing() {
         s = Sluice::start_with_env(&config, setup.admin_port, &env);
         s.wait_ready();
     }
-    let end = pg.current_lsn();
-    wait_for(
-        "sluice to confirm the whole workload",
-        Duration::from_secs(120),
-        || (pg.confirmed_flush("sluice") >= end).then_some(()),
-    );
-    let report = audit(&pg, &broker, &setup);
-    eprintln!("audit: {}", report["stats"]);
-    let (status, _) = s.terminate();
-    assert!(status.success(), "{}", s.log_text());
-    assert_eq!(
-        report["ok"],
-        serde_json::json!(true),
-        "auditor found problems: {report:#}"
-    );
+    catch_up_audit_and_stop(&pg, &broker, &setup, s);
 }
