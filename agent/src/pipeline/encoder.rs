@@ -14,6 +14,8 @@ use crate::metrics::Metrics;
 struct Entry {
     table: Arc<Table>,
     codec: TableCodec,
+    /// The codec's topic, shared so each event does not copy the name.
+    topic: Arc<str>,
     key_id: u32,
     value_id: u32,
 }
@@ -41,7 +43,7 @@ impl Encoder {
     }
 
     /// The codec for the change's table shape, registering its schemas when the shape is
-    /// new. Returns (is_new_topic_candidate, topic).
+    /// new.
     async fn entry(&mut self, table: &Arc<Table>) -> Result<&Entry, PipelineError> {
         let fresh = match self.codecs.get(&table.id) {
             Some(e) => !(Arc::ptr_eq(&e.table, table) || *e.table == **table),
@@ -66,6 +68,7 @@ impl Encoder {
                 table.id,
                 Entry {
                     table: table.clone(),
+                    topic: Arc::from(codec.topic.as_str()),
                     codec,
                     key_id,
                     value_id,
@@ -76,7 +79,11 @@ impl Encoder {
     }
 
     /// Encodes `change` into `self.key` / `self.value`; returns the topic.
-    pub async fn encode(&mut self, change: &Change, now_ms: i64) -> Result<String, PipelineError> {
+    pub async fn encode(
+        &mut self,
+        change: &Change,
+        now_ms: i64,
+    ) -> Result<Arc<str>, PipelineError> {
         // Borrow juggling: take the buffers out while the codec is borrowed.
         let mut key = std::mem::take(&mut self.key);
         let mut value = std::mem::take(&mut self.value);
@@ -90,7 +97,7 @@ impl Encoder {
             }
             e.codec
                 .encode_value(&mut value, e.value_id, change, now_ms)?;
-            Ok::<_, PipelineError>(e.codec.topic.clone())
+            Ok::<_, PipelineError>(e.topic.clone())
         }
         .await;
         self.key = key;
