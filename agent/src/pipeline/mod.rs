@@ -170,7 +170,7 @@ async fn run_once(
     sluice_kafka::check_connection(kafka_cfg, Duration::from_secs(10)).await?;
     let mut topics = Topics::new(kafka_cfg)?;
     topics.ensure_offsets_topic().await?;
-    let committed = offsets::load(
+    let committed = offsets::load_existing(
         &kafka_cfg.bootstrap_servers,
         &kafka_cfg.offsets_topic,
         &source_cfg.slot,

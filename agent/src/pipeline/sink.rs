@@ -174,7 +174,7 @@ impl Sink {
                 self.kafka.transaction_timeout / 2,
             )
             .await?;
-            if let Some(latest) = offsets::load(
+            if let Some(latest) = offsets::load_existing(
                 &self.kafka.bootstrap_servers,
                 &self.kafka.offsets_topic,
                 &self.slot,

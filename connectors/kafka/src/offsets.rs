@@ -73,13 +73,33 @@ pub fn decode(bytes: &[u8]) -> Result<Position, String> {
 /// The last committed position for `key`, reading the topic's raw log and applying
 /// read_committed ourselves. `None` when the topic or the key has none.
 pub async fn load(bootstrap: &str, topic: &str, key: &str) -> Result<Option<Position>, SinkError> {
+    read(bootstrap, topic, key, true).await
+}
+
+/// Like [`load`] for a topic known to exist (just created or checked): a broker that
+/// answers "unknown topic" is a transient error, never "no position" — taking it for
+/// one would make the next start drop the slot and snapshot again.
+pub async fn load_existing(
+    bootstrap: &str,
+    topic: &str,
+    key: &str,
+) -> Result<Option<Position>, SinkError> {
+    read(bootstrap, topic, key, false).await
+}
+
+async fn read(
+    bootstrap: &str,
+    topic: &str,
+    key: &str,
+    missing_is_none: bool,
+) -> Result<Option<Position>, SinkError> {
     let err = |reason: String| SinkError::Offsets {
         topic: topic.to_string(),
         reason,
     };
     let rc = match raw::read_committed(bootstrap, topic, 0).await {
         Ok(rc) => rc,
-        Err(e) if e.is_unknown_topic() => return Ok(None),
+        Err(e) if missing_is_none && e.is_unknown_topic() => return Ok(None),
         Err(e) => return Err(err(e.to_string())),
     };
     if rc.undecided() > 0 {
