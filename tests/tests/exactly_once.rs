@@ -214,11 +214,19 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     // The initial snapshot is committed before the first kill: an interrupted snapshot is
     // taken again from scratch (it is not resumable yet), which is not what this test is
     // about.
-    let start = pg.current_lsn();
     wait_for(
         "the snapshot to be committed",
         Duration::from_secs(60),
-        || (pg.confirmed_flush("sluice") >= start).then_some(()),
+        || {
+            rt.block_on(sluice_kafka::offsets::load(
+                &broker.bootstrap(),
+                "sluice.offsets",
+                "sluice",
+            ))
+            .ok()
+            .flatten()
+            .filter(|p| !p.snapshot_pending)
+        },
     );
     let mut workload = Workload::start(pg.port, 0);
     let t0 = Instant::now();
