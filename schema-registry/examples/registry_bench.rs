@@ -1,7 +1,7 @@
 //! Throughput of the registry's REST API, against a trivial axum handler in the
 //! same run as a baseline:
 //!
-//! `cargo run --release -p sluice-schema-registry --example bench -- [schemas] [lookups] [concurrency]`
+//! `cargo run --release -p sluice-schema-registry --example registry_bench -- [schemas] [lookups] [concurrency]`
 //!
 //! Starts the registry on a free port with a temporary directory, registers
 //! `schemas` (default 1000) distinct schemas, then does `lookups` (default
@@ -141,7 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(
             f,
             "# Registry benchmark\n\n\
-             `cargo run --release -p sluice-schema-registry --example bench -- [schemas] [lookups] [concurrency]`: \
+             `cargo run --release -p sluice-schema-registry --example registry_bench -- [schemas] [lookups] [concurrency]`: \
              one keep-alive reqwest client, client and servers in one process (sharing the \
              machine's cores). Lookups are `GET /schemas/ids/{{id}}` cycling over the registered \
              ids, first one request at a time, then `concurrency` in flight. Baseline: a \
