@@ -48,6 +48,7 @@ pub struct Metrics {
     flush_lag: IntGauge,
     wal_status: IntGaugeVec,
     snapshot_rows: IntCounter,
+    snapshot_overlap_skipped: IntCounter,
     snapshot_tables_remaining: IntGauge,
     special_numeric: IntCounter,
     fallback_values: IntCounter,
@@ -220,6 +221,10 @@ impl Metrics {
             "sluice_snapshot_rows_total",
             "Rows read by the initial snapshot",
         );
+        let snapshot_overlap_skipped = counter(
+            "sluice_snapshot_overlap_skipped_total",
+            "Streamed changes not produced because a resumed snapshot's later piece already holds them",
+        );
         let snapshot_tables_remaining = gauge(
             "sluice_snapshot_tables_remaining",
             "Tables the running snapshot has still to read",
@@ -247,6 +252,7 @@ impl Metrics {
             Box::new(flush_lag.clone()),
             Box::new(wal_status.clone()),
             Box::new(snapshot_rows.clone()),
+            Box::new(snapshot_overlap_skipped.clone()),
             Box::new(blocked_changes.clone()),
             Box::new(blocked_gauge.clone()),
             Box::new(special_numeric.clone()),
@@ -283,6 +289,7 @@ impl Metrics {
             flush_lag,
             wal_status,
             snapshot_rows,
+            snapshot_overlap_skipped,
             snapshot_tables_remaining,
             special_numeric,
             fallback_values,
@@ -326,6 +333,10 @@ impl Metrics {
             s.toast_unavailable.load(Ordering::Relaxed),
         );
         sync(&self.snapshot_rows, s.snapshot_rows.load(Ordering::Relaxed));
+        sync(
+            &self.snapshot_overlap_skipped,
+            s.snapshot_overlap_skipped.load(Ordering::Relaxed),
+        );
         sync(
             &self.special_numeric,
             s.special_numeric_values.load(Ordering::Relaxed),

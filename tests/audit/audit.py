@@ -454,8 +454,16 @@ def fetch_partition(conn: KafkaConn, topic: str, partition: int, verify_crc: boo
     offset = start
     max_bytes = 4 << 20
     stalls = 0
-    while offset < hwm:
-        _hwm, data = kafka_fetch(conn, topic, partition, offset, max_bytes)
+    first = True
+    while first or offset < hwm:
+        fetch_hwm, data = kafka_fetch(conn, topic, partition, offset, max_bytes)
+        if first:
+            # Some brokers (tansu) answer ListOffsets "latest" with the last-written
+            # batch's base offset + 1; the fetch response's high watermark is the real end.
+            first = False
+            hwm = max(hwm, fetch_hwm)
+            if offset >= hwm:
+                break
         try:
             batches, partial = parse_batches(data, verify_crc)
         except WireError as e:

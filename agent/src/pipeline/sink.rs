@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_core::{
-    Blocked, Lsn, Op, Position, Resume, SnapshotMarker, SourceEvent, TableId, TableName,
+    Blocked, Lsn, Op, Position, Resume, RowKey, SnapshotMarker, SourceEvent, TableId, TableName,
 };
 use sluice_kafka::{offsets, KafkaConfig, SinkError, Topics, TxnProducer};
 use tokio::sync::{mpsc, watch};
@@ -232,8 +232,24 @@ impl Sink {
                 }
                 next.resume = None;
                 next.snapshot_pending = false;
+                // Snapshot pieces matter until the stream is past the newest one's point.
+                if next
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|s| end_lsn >= s.last_lsn())
+                {
+                    next.snapshot = None;
+                }
                 dirty_since.get_or_insert_with(Instant::now);
                 open.newest_commit_us = Some(commit_ts_us);
+            }
+            SourceEvent::SnapshotPiece { piece, tables } => {
+                let progress = next.snapshot.get_or_insert_with(Default::default);
+                progress.tables = tables;
+                if !progress.pieces.contains(&piece) {
+                    progress.pieces.push(piece);
+                }
+                next.snapshot_pending = true;
             }
             SourceEvent::Heartbeat(lsn) => {
                 if !*in_source_txn && lsn > next.end_lsn {
@@ -324,6 +340,19 @@ impl Sink {
                     ordinal: src.ordinal,
                 });
                 next.snapshot_pending = src.snapshot == SnapshotMarker::True;
+                if src.snapshot != SnapshotMarker::False {
+                    if let Some(progress) = next.snapshot.as_mut() {
+                        match &mut progress.cursor {
+                            Some(c) if c.table == change.table.name => c.key = src.row_key.clone(),
+                            c => {
+                                *c = Some(RowKey {
+                                    table: change.table.name.clone(),
+                                    key: src.row_key.clone(),
+                                })
+                            }
+                        }
+                    }
+                }
             }
         }
         Ok(())
@@ -348,8 +377,11 @@ impl Sink {
             p.begin()?;
         }
         let value = offsets::encode(next);
-        p.send(
+        // Partition 0, whatever the topic's partition count: that is where a restart
+        // reads the position.
+        p.send_to(
             &self.kafka.offsets_topic,
+            Some(offsets::PARTITION),
             Some(self.slot.as_bytes()),
             Some(&value),
         )

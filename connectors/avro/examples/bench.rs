@@ -76,6 +76,7 @@ fn main() {
             xid: Some(1),
             commit_ts_us: 1_700_000_000_000_000,
             snapshot: SnapshotMarker::False,
+            row_key: None,
         },
     };
 

@@ -43,6 +43,7 @@ fn change(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> Chan
             xid: Some(77),
             commit_ts_us: 1_700_000_000_123_000,
             snapshot: SnapshotMarker::False,
+            row_key: None,
         },
     }
 }

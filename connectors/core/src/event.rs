@@ -83,6 +83,9 @@ pub struct SourceInfo {
     /// Commit time of the source transaction, microseconds since the Unix epoch.
     pub commit_ts_us: i64,
     pub snapshot: SnapshotMarker,
+    /// For snapshot rows of a table with a key: the key columns as PostgreSQL prints
+    /// them, so the snapshot's progress can be committed with the row.
+    pub row_key: Option<Arc<[String]>>,
 }
 
 /// One row change.
@@ -122,6 +125,12 @@ pub enum SourceEvent {
     /// a transaction with no published changes). It may be confirmed once everything
     /// before it is committed downstream.
     Heartbeat(Lsn),
+    /// A snapshot piece starts: the rows that follow (until the snapshot's `Commit`) were
+    /// read at `piece.lsn`, in the order of `tables`.
+    SnapshotPiece {
+        piece: crate::Piece,
+        tables: Vec<crate::TableName>,
+    },
 }
 
 impl SourceEvent {

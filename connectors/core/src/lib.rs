@@ -3,6 +3,7 @@
 //!
 //! This crate does no I/O: it is the vocabulary the other crates speak.
 
+pub mod check;
 pub mod error;
 pub mod event;
 pub mod lsn;
@@ -10,9 +11,10 @@ pub mod position;
 pub mod table;
 pub mod value;
 
+pub use check::{CheckResult, Verdict};
 pub use error::{Classify, ErrorClass};
 pub use event::{Change, Op, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo};
 pub use lsn::{Lsn, ParseLsnError};
-pub use position::{Blocked, Position, Resume};
+pub use position::{Blocked, Piece, Position, Resume, RowKey, SnapshotProgress};
 pub use table::{Column, Table, TableId, TableName, TypeInfo, TypeKind};
 pub use value::{Row, Value};

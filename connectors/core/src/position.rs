@@ -1,6 +1,8 @@
 //! The committed source position: what the sink wrote, atomically with the events, to
 //! the offsets topic, and what a restart resumes from.
 
+use std::sync::Arc;
+
 use crate::{Lsn, TableName};
 
 /// Everything up to `end_lsn` is committed downstream: every source transaction whose
@@ -15,6 +17,44 @@ pub struct Position {
     /// A snapshot was being committed in pieces and had not finished.
     pub snapshot_pending: bool,
     pub blocked: Vec<Blocked>,
+    /// How far the snapshot got and at which points its pieces were read; kept after
+    /// the snapshot finished until the stream passed the last piece's point.
+    pub snapshot: Option<SnapshotProgress>,
+}
+
+/// A snapshot row's place: its table and its key as PostgreSQL prints it (`None` for a
+/// table without a key, whose place within the table is unknown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowKey {
+    pub table: TableName,
+    pub key: Option<Arc<[String]>>,
+}
+
+/// One part of a snapshot: the rows after `after` (in table order, then key order) up to
+/// the next piece's start were read in a database snapshot taken at `lsn`. The first
+/// piece is the slot's exported snapshot; each resumption after a crash adds one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub lsn: Lsn,
+    pub after: Option<RowKey>,
+}
+
+/// The snapshot's progress, committed with its rows.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SnapshotProgress {
+    /// The tables in the order the snapshot reads them.
+    pub tables: Vec<TableName>,
+    pub pieces: Vec<Piece>,
+    /// The last row committed downstream.
+    pub cursor: Option<RowKey>,
+}
+
+impl SnapshotProgress {
+    /// The newest piece's point: streamed changes committed before it may already be
+    /// contained in rows a later piece read.
+    pub fn last_lsn(&self) -> Lsn {
+        self.pieces.iter().map(|p| p.lsn).max().unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +114,7 @@ mod tests {
             }),
             snapshot_pending: false,
             blocked: Vec::new(),
+            snapshot: None,
         };
         let cases = [
             (Lsn(99), 1000, true), // earlier transaction: done
@@ -102,6 +143,7 @@ mod tests {
                 commit_lsn: Lsn(200),
                 ordinal: 3,
             }],
+            snapshot: None,
         };
         assert!(p.covers(&b, Lsn(300), 0), "other tables: up to the end");
         assert!(p.covers(&a, Lsn(150), 9));

@@ -2,10 +2,15 @@
 //! small JSON value, written in the same Kafka transaction as the events it covers.
 
 use serde_json::{json, Value};
-use sluice_core::{Blocked, Lsn, Position, Resume, TableName};
+use std::sync::Arc;
+
+use sluice_core::{Blocked, Lsn, Piece, Position, Resume, RowKey, SnapshotProgress, TableName};
 
 use crate::error::SinkError;
 use crate::raw;
+
+/// The partition positions are written to and read from.
+pub const PARTITION: i32 = 0;
 
 /// Serializes a position (format version 1).
 pub fn encode(p: &Position) -> Vec<u8> {
@@ -27,9 +32,90 @@ pub fn encode(p: &Position) -> Vec<u8> {
         "resume": resume,
         "snapshot_pending": p.snapshot_pending,
         "blocked": blocked,
+        "snapshot": p.snapshot.as_ref().map(encode_snapshot),
     })
     .to_string()
     .into_bytes()
+}
+
+fn encode_table(t: &TableName) -> Value {
+    json!([t.schema, t.name])
+}
+
+fn encode_row_key(k: &RowKey) -> Value {
+    json!({"table": encode_table(&k.table), "key": k.key.as_deref()})
+}
+
+fn encode_snapshot(s: &SnapshotProgress) -> Value {
+    json!({
+        "tables": s.tables.iter().map(encode_table).collect::<Vec<_>>(),
+        "pieces": s.pieces.iter().map(|p| json!({
+            "lsn": p.lsn.0,
+            "after": p.after.as_ref().map(encode_row_key),
+        })).collect::<Vec<_>>(),
+        "cursor": s.cursor.as_ref().map(encode_row_key),
+    })
+}
+
+fn decode_table(v: &Value) -> Result<TableName, String> {
+    match v.as_array().map(Vec::as_slice) {
+        Some([Value::String(s), Value::String(n)]) => Ok(TableName::new(s, n)),
+        _ => Err(format!("snapshot table {v} is not [schema, name]")),
+    }
+}
+
+fn decode_row_key(v: &Value) -> Result<Option<RowKey>, String> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let key = match &v["key"] {
+        Value::Null => None,
+        Value::Array(parts) => Some(
+            parts
+                .iter()
+                .map(|p| {
+                    p.as_str()
+                        .map(str::to_string)
+                        .ok_or("snapshot key part is not a string")
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .into(),
+        ),
+        other => return Err(format!("snapshot key {other} is not a list")),
+    };
+    let key: Option<Arc<[String]>> = key;
+    Ok(Some(RowKey {
+        table: decode_table(&v["table"])?,
+        key,
+    }))
+}
+
+fn decode_snapshot(v: &Value) -> Result<Option<SnapshotProgress>, String> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let tables = v["tables"]
+        .as_array()
+        .ok_or("snapshot.tables missing")?
+        .iter()
+        .map(decode_table)
+        .collect::<Result<_, _>>()?;
+    let pieces = v["pieces"]
+        .as_array()
+        .ok_or("snapshot.pieces missing")?
+        .iter()
+        .map(|p| {
+            Ok(Piece {
+                lsn: Lsn(p["lsn"].as_u64().ok_or("snapshot piece lsn missing")?),
+                after: decode_row_key(&p["after"])?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Some(SnapshotProgress {
+        tables,
+        pieces,
+        cursor: decode_row_key(&v["cursor"])?,
+    }))
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Position, String> {
@@ -67,6 +153,7 @@ pub fn decode(bytes: &[u8]) -> Result<Position, String> {
         resume,
         snapshot_pending: v["snapshot_pending"].as_bool().unwrap_or(false),
         blocked,
+        snapshot: decode_snapshot(&v["snapshot"])?,
     })
 }
 
@@ -97,7 +184,7 @@ async fn read(
         topic: topic.to_string(),
         reason,
     };
-    let rc = match raw::read_committed(bootstrap, topic, 0).await {
+    let rc = match raw::read_committed(bootstrap, topic, PARTITION).await {
         Ok(rc) => rc,
         Err(e) if missing_is_none && e.is_unknown_topic() => return Ok(None),
         Err(e) => return Err(err(e.to_string())),
@@ -150,11 +237,40 @@ mod tests {
                     commit_lsn: Lsn(5),
                     ordinal: 1,
                 }],
+                snapshot: Some(SnapshotProgress {
+                    tables: vec![TableName::new("s", "t"), TableName::new("s", "u")],
+                    pieces: vec![
+                        Piece {
+                            lsn: Lsn(10),
+                            after: None,
+                        },
+                        Piece {
+                            lsn: Lsn(20),
+                            after: Some(RowKey {
+                                table: TableName::new("s", "t"),
+                                key: Some(vec!["1".to_string(), "a\"b".to_string()].into()),
+                            }),
+                        },
+                    ],
+                    cursor: Some(RowKey {
+                        table: TableName::new("s", "u"),
+                        key: None,
+                    }),
+                }),
             },
         ] {
             assert_eq!(decode(&encode(&p)).unwrap(), p);
         }
-        for bad in [&b""[..], b"{}", b"{\"v\":2}", b"{\"v\":1}", b"[1]", b"\xff"] {
+        for bad in [
+            &b""[..],
+            b"{}",
+            b"{\"v\":2}",
+            b"{\"v\":1}",
+            b"[1]",
+            b"\xff",
+            b"{\"v\":1,\"end_lsn\":1,\"snapshot\":{\"tables\":[1],\"pieces\":[]}}",
+            b"{\"v\":1,\"end_lsn\":1,\"snapshot\":{\"tables\":[],\"pieces\":[{}]}}",
+        ] {
             assert!(decode(bad).is_err(), "{bad:?}");
         }
     }

@@ -99,8 +99,22 @@ impl TxnProducer {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
     ) -> Result<(), SinkError> {
+        self.send_to(topic, None, key, value).await
+    }
+
+    /// Like [`send`](Self::send), to a fixed partition (`None`: by key).
+    pub async fn send_to(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<(), SinkError> {
         loop {
             let mut rec = FutureRecord::<[u8], [u8]>::to(topic);
+            if let Some(p) = partition {
+                rec = rec.partition(p);
+            }
             if let Some(k) = key {
                 rec = rec.key(k);
             }

@@ -40,6 +40,7 @@ async fn committed_and_aborted_transactions_and_positions() {
         }),
         snapshot_pending: false,
         blocked: Vec::new(),
+        snapshot: None,
     };
     p.begin().unwrap();
     p.send("data", Some(b"k1"), Some(b"a")).await.unwrap();

@@ -134,6 +134,28 @@ pub async fn ensure_publication(
     publication: &str,
     tables: &[TableName],
 ) -> Result<(), PgError> {
+    if !check_publication(client, publication, tables).await? {
+        let list: Vec<String> = tables.iter().map(qualified).collect();
+        let sql = format!(
+            "CREATE PUBLICATION {} FOR TABLE {}",
+            quote_ident(publication),
+            list.join(", ")
+        );
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(PgError::sql(format!("create publication ({sql})")))?;
+        tracing::info!(publication, tables = %list.join(", "), "created publication");
+    }
+    Ok(())
+}
+
+/// Whether the publication exists (`false`: not yet); if it does, that it covers `tables`.
+pub async fn check_publication(
+    client: &Client,
+    publication: &str,
+    tables: &[TableName],
+) -> Result<bool, PgError> {
     let exists = client
         .query_opt(
             "SELECT puballtables FROM pg_publication WHERE pubname = $1",
@@ -142,23 +164,11 @@ pub async fn ensure_publication(
         .await
         .map_err(PgError::sql("look up publication"))?;
     match exists {
-        None => {
-            let list: Vec<String> = tables.iter().map(qualified).collect();
-            let sql = format!(
-                "CREATE PUBLICATION {} FOR TABLE {}",
-                quote_ident(publication),
-                list.join(", ")
-            );
-            client
-                .batch_execute(&sql)
-                .await
-                .map_err(PgError::sql(format!("create publication ({sql})")))?;
-            tracing::info!(publication, tables = %list.join(", "), "created publication");
-        }
+        None => Ok(false),
         Some(row) => {
             let all: bool = row.get(0);
             if all {
-                return Ok(());
+                return Ok(true);
             }
             for t in tables {
                 let covered = client
@@ -177,9 +187,9 @@ pub async fn ensure_publication(
                     )));
                 }
             }
+            Ok(true)
         }
     }
-    Ok(())
 }
 
 /// The replication slot as the catalog shows it.

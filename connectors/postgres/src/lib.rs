@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod conn;
 pub mod error;
 pub mod pgoutput;
+pub mod preflight;
 pub mod slot;
 pub mod snapshot;
 pub mod stream;
@@ -78,6 +79,8 @@ pub struct SourceStats {
     pub wal_status: Mutex<String>,
     pub snapshot_rows: AtomicU64,
     pub snapshot_tables_remaining: AtomicU64,
+    /// Streamed changes skipped because a resumed snapshot's later piece holds them.
+    pub snapshot_overlap_skipped: AtomicU64,
     /// numeric NaN/±Infinity replaced by null (Avro decimals cannot hold them).
     pub special_numeric_values: AtomicU64,
     /// Values of a type without a faithful mapping, passed on as their text.
@@ -155,9 +158,9 @@ pub async fn run(
     }
 
     let slot_q = catalog::quote_ident(&cfg.slot);
-    let start_lsn =
+    let (start_lsn, progress) =
         match slot::prepare(cfg, &mut repl, &sql, committed.as_ref(), &tx, &stats).await? {
-            slot::Next::Stream(lsn) => lsn,
+            slot::Next::Stream(lsn, progress) => (lsn, progress),
             slot::Next::Idle => {
                 tracing::info!("snapshot: initial_only: snapshot done, not streaming");
                 let _ = repl.terminate().await;
@@ -200,6 +203,7 @@ pub async fn run(
         status_interval: cfg.status_interval,
         heartbeat_interval: cfg.heartbeat_interval,
         start_lsn,
+        filter: progress.and_then(stream::filter::SnapshotFilter::new),
     }
     .run()
     .await;

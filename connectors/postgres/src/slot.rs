@@ -4,12 +4,12 @@
 //! | slot | committed position | action |
 //! |---|---|---|
 //! | exists | present, snapshot finished | stream from max(slot's confirmed_flush, position) |
-//! | exists | present, snapshot unfinished | drop the slot, create it, snapshot again |
+//! | exists | present, snapshot unfinished | resume: read the rest in a new piece (a temporary slot's exported snapshot), then stream from the first piece's point; a position without snapshot progress (older format): drop the slot, create it, snapshot again |
 //! | exists | absent | snapshot modes: drop, create, snapshot (Kafka lost our progress, or the slot is foreign); `never`: stream from the slot |
 //! | missing | absent | create; snapshot unless `never` |
 //! | missing | present | `when_needed`: create and snapshot; `never`: create and stream (changes in between are lost, logged); `initial`/`initial_only`: stop with an error |
 
-use sluice_core::{Lsn, Position, SourceEvent};
+use sluice_core::{Lsn, Piece, Position, SnapshotProgress, SourceEvent};
 use tokio::sync::mpsc;
 
 use crate::catalog::{self, SlotInfo};
@@ -19,8 +19,9 @@ use crate::{snapshot, SnapshotMode, SourceConfig, SourceStats};
 
 /// What to do after preparing the slot.
 pub enum Next {
-    /// Stream from this position.
-    Stream(Lsn),
+    /// Stream from this position; with snapshot pieces read at different points, the
+    /// stream must skip what later pieces already hold.
+    Stream(Lsn, Option<SnapshotProgress>),
     /// `initial_only`: the snapshot is done; do not stream.
     Idle,
 }
@@ -48,7 +49,10 @@ pub async fn prepare(
             // A blocked table lags behind the others: replay from its point.
             let start = confirmed.max(p.confirmable());
             tracing::info!(slot = %cfg.slot, %confirmed, committed = %p.end_lsn, from = %start, "resuming from the committed position");
-            return Ok(Next::Stream(start));
+            return Ok(Next::Stream(start, p.snapshot.clone()));
+        }
+        (Some(info), Some(p)) if p.snapshot.is_some() && p.resume.is_some() && snapshot_mode => {
+            return resume_snapshot(cfg, info, p, tx, stats).await;
         }
         (Some(_), Some(_)) => {
             tracing::warn!(slot = %cfg.slot, "the snapshot did not finish before the last stop; taking it again (rows already delivered are delivered again with op r)");
@@ -69,7 +73,7 @@ pub async fn prepare(
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_default();
             tracing::warn!(slot = %cfg.slot, %confirmed, "no committed position in Kafka; snapshot: never, so streaming from the slot's position");
-            return Ok(Next::Stream(confirmed));
+            return Ok(Next::Stream(confirmed, None));
         }
         (None, Some(p)) => match cfg.snapshot {
             SnapshotMode::WhenNeeded => {
@@ -99,7 +103,7 @@ pub async fn prepare(
     create_and_snapshot(cfg, repl, snapshot_mode, tx, stats).await
 }
 
-fn check_existing(cfg: &SourceConfig, info: &SlotInfo) -> Result<(), PgError> {
+pub(crate) fn check_existing(cfg: &SourceConfig, info: &SlotInfo) -> Result<(), PgError> {
     if info.plugin.as_deref() != Some("pgoutput") {
         return Err(PgError::Config(format!(
             "replication slot {:?} exists but uses plugin {:?}, not pgoutput. Fix: choose another \
@@ -180,7 +184,15 @@ async fn create_and_snapshot(
         let name = row.get(2).cloned().flatten().ok_or_else(|| {
             PgError::protocol("CREATE_REPLICATION_SLOT", "no exported snapshot name")
         })?;
-        if let Err(e) = snapshot::run(&cfg.pg, &name, consistent, &cfg.tables, tx, stats).await {
+        let plan = snapshot::Plan {
+            snapshot_name: &name,
+            commit_lsn: consistent,
+            first_ordinal: 0,
+            piece_lsn: consistent,
+            tables: &cfg.tables,
+            after: None,
+        };
+        if let Err(e) = snapshot::run(&cfg.pg, plan, tx, stats).await {
             // Without the slot, the next start snapshots again instead of silently
             // missing the rows not yet read.
             let _ = repl
@@ -192,5 +204,98 @@ async fn create_and_snapshot(
             return Ok(Next::Idle);
         }
     }
-    Ok(Next::Stream(consistent))
+    Ok(Next::Stream(consistent, None))
+}
+
+/// Continues an unfinished snapshot after its last committed row. The slot's exported
+/// snapshot died with the connection that created it, so the rest is read in a new one,
+/// exported by a temporary slot (dropped when its connection closes); the stream then
+/// starts at the first piece's point and skips changes a later piece already holds.
+async fn resume_snapshot(
+    cfg: &SourceConfig,
+    slot: &SlotInfo,
+    p: &Position,
+    tx: &mpsc::Sender<SourceEvent>,
+    stats: &SourceStats,
+) -> Result<Next, PgError> {
+    let (Some(progress), Some(resume)) = (&p.snapshot, p.resume) else {
+        return Err(PgError::protocol("snapshot", "resume without progress"));
+    };
+    let params = crate::conn::ConnectParams::from_config(&cfg.pg)?;
+    let mut temp = ReplicationConn::connect(&params).await?;
+    let name = temp_slot_name(&cfg.slot);
+    let name_q = catalog::quote_ident(&name);
+    let sql_create = if temp.server_version() >= 150000 {
+        format!("CREATE_REPLICATION_SLOT {name_q} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')")
+    } else {
+        format!("CREATE_REPLICATION_SLOT {name_q} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT")
+    };
+    let rows = temp.simple_query(&sql_create).await.map_err(|e| match e {
+        PgError::Server { error, .. } if error.code == "53400" => PgError::Config(
+            "cannot resume the snapshot: it needs one more replication slot for a moment, and all \
+             are in use. Fix: raise max_replication_slots in postgresql.conf (restart needed) or \
+             drop unused slots"
+                .to_string(),
+        ),
+        e => e,
+    })?;
+    let row = rows
+        .first()
+        .ok_or_else(|| PgError::protocol("CREATE_REPLICATION_SLOT", "no result row"))?;
+    let point: Lsn = row
+        .get(1)
+        .cloned()
+        .flatten()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| PgError::protocol("CREATE_REPLICATION_SLOT", "no consistent point"))?;
+    let snapshot_name =
+        row.get(2).cloned().flatten().ok_or_else(|| {
+            PgError::protocol("CREATE_REPLICATION_SLOT", "no exported snapshot name")
+        })?;
+    // Tables no longer configured are not read; new ones were never part of it.
+    let tables: Vec<_> = progress
+        .tables
+        .iter()
+        .filter(|t| cfg.tables.contains(t))
+        .cloned()
+        .collect();
+    let after = progress.cursor.clone();
+    tracing::warn!(
+        slot = %cfg.slot,
+        after = ?after,
+        committed_rows = resume.ordinal + 1,
+        piece_point = %point,
+        "the snapshot did not finish before the last stop: continuing after the last committed row in a new snapshot"
+    );
+    let plan = snapshot::Plan {
+        snapshot_name: &snapshot_name,
+        commit_lsn: resume.commit_lsn,
+        first_ordinal: resume.ordinal + 1,
+        piece_lsn: point,
+        tables: &tables,
+        after: after.clone(),
+    };
+    let read = snapshot::run(&cfg.pg, plan, tx, stats).await;
+    let _ = temp.terminate().await;
+    let n = read?;
+    tracing::info!(rows = n, "snapshot resumed and finished");
+    if cfg.snapshot == SnapshotMode::InitialOnly {
+        return Ok(Next::Idle);
+    }
+    let mut progress = progress.clone();
+    progress.pieces.push(Piece { lsn: point, after });
+    let confirmed: Lsn = slot
+        .confirmed_flush
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    // Nothing after the first piece's point was confirmed while the snapshot ran.
+    Ok(Next::Stream(confirmed.max(p.confirmable()), Some(progress)))
+}
+
+/// A temporary slot's name: the slot's, a suffix, and a random part (a crashed run's
+/// temporary slot may linger until its connection is noticed gone).
+fn temp_slot_name(slot: &str) -> String {
+    let base: String = slot.chars().take(40).collect();
+    format!("{base}_resume_{:08x}", rand::random::<u32>())
 }

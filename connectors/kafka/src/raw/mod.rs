@@ -1,5 +1,5 @@
 //! A minimal Kafka protocol client for reading a partition's raw record batches,
-//! control markers included (Metadata v1, ListOffsets v1, Fetch v4).
+//! control markers included (Metadata v4, ListOffsets v1, Fetch v4).
 //!
 //! librdkafka does not expose control records, and relies on the broker to filter
 //! aborted transactions; the offsets topic is read with this client so that
@@ -133,13 +133,16 @@ impl Conn {
 
     /// The leader's address of `topic`/`partition` (Metadata v1).
     pub async fn leader(&mut self, topic: &str, partition: i32) -> Result<String, RawError> {
+        // v4: a reader must not create the topic (v1 requests auto-create it on brokers
+        // that allow it, with the broker's default partition count).
         let mut body = Writer::default();
-        body.i32(1).string(topic);
-        let resp = self.call(API_METADATA, 1, &body.0).await?;
+        body.i32(1).string(topic).i8(0);
+        let resp = self.call(API_METADATA, 4, &body.0).await?;
         // (brokers as (id, address), the topic's error, the partition's (error, leader))
         type Meta = (Vec<(i32, String)>, i16, Option<(i16, i32)>);
         let parse = || -> wire::Result<Meta> {
             let mut r = Reader::new(&resp);
+            let _throttle = r.i32()?;
             let mut brokers = Vec::new();
             for _ in 0..r.array_len()? {
                 let id = r.i32()?;
@@ -148,6 +151,7 @@ impl Conn {
                 let _rack = r.string()?;
                 brokers.push((id, format!("{host}:{port}")));
             }
+            let _cluster_id = r.string()?;
             let _controller = r.i32()?;
             let mut topic_err = 0;
             let mut found = None;
@@ -244,13 +248,14 @@ impl Conn {
         Ok((out[0], out[1]))
     }
 
-    /// Raw batches from `offset` (Fetch v4, read_uncommitted: we apply the rules).
+    /// Raw batches from `offset` and the partition's high watermark (Fetch v4,
+    /// read_uncommitted: we apply the rules).
     pub async fn fetch(
         &mut self,
         topic: &str,
         partition: i32,
         offset: i64,
-    ) -> Result<Vec<Batch>, RawError> {
+    ) -> Result<(Vec<Batch>, i64), RawError> {
         let mut body = Writer::default();
         body.i32(-1) // replica
             .i32(500) // max wait
@@ -264,16 +269,16 @@ impl Conn {
             .i64(offset)
             .i32(16 * 1024 * 1024);
         let resp = self.call(API_FETCH, 4, &body.0).await?;
-        let parse = || -> wire::Result<(i16, Vec<Batch>)> {
+        let parse = || -> wire::Result<(i16, Vec<Batch>, i64)> {
             let mut r = Reader::new(&resp);
             let _throttle = r.i32()?;
-            let mut res = (0, Vec::new());
+            let mut res = (0, Vec::new(), -1);
             for _ in 0..r.array_len()? {
                 let name = r.string()?;
                 for _ in 0..r.array_len()? {
                     let p = r.i32()?;
                     let err = r.i16()?;
-                    let _hwm = r.i64()?;
+                    let hwm = r.i64()?;
                     let _lso = r.i64()?;
                     for _ in 0..r.array_len()? {
                         r.i64()?;
@@ -281,13 +286,13 @@ impl Conn {
                     }
                     let records = r.bytes32()?;
                     if name == topic && p == partition {
-                        res = (err, batch::parse_batches(records.unwrap_or_default())?);
+                        res = (err, batch::parse_batches(records.unwrap_or_default())?, hwm);
                     }
                 }
             }
             Ok(res)
         };
-        let (err, batches) = parse().map_err(|e| self.wire(e))?;
+        let (err, batches, hwm) = parse().map_err(|e| self.wire(e))?;
         if err != 0 {
             return Err(RawError::Broker {
                 topic: topic.into(),
@@ -296,7 +301,7 @@ impl Conn {
                 what: "fetch",
             });
         }
-        Ok(batches)
+        Ok((batches, hwm))
     }
 }
 
@@ -313,18 +318,36 @@ pub async fn read_committed(
     if leader != first {
         conn = Conn::connect(&leader).await?;
     }
-    let (mut offset, hwm) = conn.offsets(topic, partition).await?;
+    // The end: the higher of ListOffsets "latest" and the first fetch's high watermark
+    // (tansu answers "latest" with the last-written batch's base offset + 1).
+    let (mut offset, latest) = conn.offsets(topic, partition).await?;
     let mut rc = ReadCommitted::default();
-    while offset < hwm {
-        let batches = conn.fetch(topic, partition, offset).await?;
-        if batches.is_empty() {
-            return Err(RawError::Wire {
-                addr: leader,
-                source: WireError(format!(
-                    "fetch at {offset} returned nothing below the high watermark {hwm}"
-                )),
-            });
+    let mut end: Option<i64> = None;
+    let mut empty_fetches = 0;
+    loop {
+        if end.is_some_and(|e| offset >= e) {
+            break;
         }
+        let (batches, hwm) = conn.fetch(topic, partition, offset).await?;
+        let end = *end.get_or_insert(hwm.max(latest));
+        if offset >= end {
+            break;
+        }
+        if batches.is_empty() {
+            // A broker may raise the watermark just before the batch is readable.
+            empty_fetches += 1;
+            if empty_fetches > 20 {
+                return Err(RawError::Wire {
+                    addr: leader,
+                    source: WireError(format!(
+                        "fetch at {offset} returned nothing below the high watermark {end}"
+                    )),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        empty_fetches = 0;
         for b in batches {
             if b.last_offset < offset {
                 continue;

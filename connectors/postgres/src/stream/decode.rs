@@ -8,6 +8,7 @@ use sluice_core::{
     Change, Lsn, Op, Row, SnapshotMarker, SourceEvent, SourceInfo, Table, TableName, TxnInfo, Value,
 };
 
+use super::filter::SnapshotFilter;
 use super::{toast, Context, PG_EPOCH_OFFSET_US};
 use crate::catalog;
 use crate::error::PgError;
@@ -28,6 +29,8 @@ pub struct State {
     pub reply_requested: bool,
     /// WAL position of the record the current message decodes.
     pub record_lsn: Lsn,
+    /// After a resumed snapshot: skips changes a later snapshot piece holds.
+    pub filter: Option<SnapshotFilter>,
 }
 
 impl State {
@@ -41,6 +44,7 @@ impl State {
             last_ack_point: start,
             reply_requested: false,
             record_lsn: Lsn::ZERO,
+            filter: None,
         }
     }
 }
@@ -86,6 +90,9 @@ pub async fn on_message(
             let Some(table) = table_for(&ctx.tables, st, relation)? else {
                 return Ok(());
             };
+            if !keep(ctx, st, &table, Some(&new)).await? {
+                return Ok(());
+            }
             let mut notes = Notes::default();
             let mut after = tuple_to_row(&table, &new, false, &mut notes)?;
             notes.record(&ctx.stats, &table.name);
@@ -98,6 +105,12 @@ pub async fn on_message(
             let Some(table) = table_for(&ctx.tables, st, relation)? else {
                 return Ok(());
             };
+            // The old key decides when the key changed: the row delivered under it must
+            // not be left behind.
+            let keyed = old.as_ref().map_or(&new, |(_, t)| t);
+            if !keep(ctx, st, &table, Some(keyed)).await? {
+                return Ok(());
+            }
             let mut notes = Notes::default();
             let before = match &old {
                 Some((kind, t)) => {
@@ -119,6 +132,9 @@ pub async fn on_message(
             let Some(table) = table_for(&ctx.tables, st, relation)? else {
                 return Ok(());
             };
+            if !keep(ctx, st, &table, Some(&old)).await? {
+                return Ok(());
+            }
             let mut notes = Notes::default();
             let before = tuple_to_row(&table, &old, kind == OldKind::Key, &mut notes)?;
             notes.record(&ctx.stats, &table.name);
@@ -127,7 +143,9 @@ pub async fn on_message(
         PgOutput::Truncate { relations, .. } => {
             for r in relations {
                 if let Some(table) = table_for(&ctx.tables, st, r)? {
-                    out.push_back(change(st, table, Op::Truncate, None, None));
+                    if keep(ctx, st, &table, None).await? {
+                        out.push_back(change(st, table, Op::Truncate, None, None));
+                    }
                 }
             }
             return Ok(());
@@ -144,6 +162,44 @@ pub async fn on_message(
     };
     out.push_back(ev);
     Ok(())
+}
+
+/// Whether a change passes the resumed snapshot's filter. A skipped change still takes
+/// its ordinal, so ordinals stay the same whatever is filtered.
+async fn keep(
+    ctx: &Context<'_>,
+    st: &mut State,
+    table: &Table,
+    tuple: Option<&[TupleValue]>,
+) -> Result<bool, PgError> {
+    let Some(filter) = st.filter.as_mut() else {
+        return Ok(true);
+    };
+    let commit_lsn = st.txn.as_ref().map(|t| t.final_lsn).unwrap_or_default();
+    let key: Option<Vec<String>> = tuple.and_then(|t| {
+        table
+            .columns
+            .iter()
+            .zip(t)
+            .filter(|(c, _)| c.key)
+            .map(|(_, v)| match v {
+                TupleValue::Text(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            })
+            .collect()
+    });
+    let key = key.filter(|k| !k.is_empty());
+    if filter
+        .keep(ctx.sql, table, key.as_deref(), commit_lsn)
+        .await?
+    {
+        return Ok(true);
+    }
+    st.ordinal += 1;
+    ctx.stats
+        .snapshot_overlap_skipped
+        .fetch_add(1, Ordering::Relaxed);
+    Ok(false)
 }
 
 /// Fills unchanged TOASTed values ('u'): from the old row when it has them (REPLICA
@@ -223,6 +279,7 @@ fn change(
             xid: txn.map(|t| t.xid),
             commit_ts_us: txn.map(|t| t.commit_ts_us).unwrap_or_default(),
             snapshot: SnapshotMarker::False,
+            row_key: None,
         },
     })
 }

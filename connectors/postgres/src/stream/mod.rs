@@ -5,6 +5,7 @@
 //! - [`toast`]: unchanged TOASTed values re-read by key.
 
 mod decode;
+pub mod filter;
 mod toast;
 
 use std::collections::{HashSet, VecDeque};
@@ -46,6 +47,8 @@ pub struct Streamer<'a> {
     pub heartbeat_interval: Option<Duration>,
     /// Confirmed position at start; reported until the sink acknowledges more.
     pub start_lsn: Lsn,
+    /// After a resumed snapshot: skips changes a later snapshot piece holds.
+    pub filter: Option<filter::SnapshotFilter>,
 }
 
 impl Streamer<'_> {
@@ -53,6 +56,7 @@ impl Streamer<'_> {
     /// update and ends the copy cleanly so PostgreSQL records the final flush position.
     pub async fn run(mut self) -> Result<(), PgError> {
         let mut st = State::new(self.start_lsn);
+        st.filter = self.filter.take();
         let mut flushed = self.start_lsn;
         let mut pending: VecDeque<SourceEvent> = VecDeque::new();
         let mut ticker = tokio::time::interval(self.status_interval);
