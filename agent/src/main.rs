@@ -1,6 +1,7 @@
 //! `sluice`: PostgreSQL change data capture to Kafka.
 
 mod admin;
+mod check;
 mod config;
 mod metrics;
 mod pipeline;
@@ -56,6 +57,12 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Preflight: check PostgreSQL, Kafka and the registry as the configuration uses
+    /// them, and print each problem with its fix (exit 0 all pass, 1 a check failed).
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -73,8 +80,10 @@ fn init_logging(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let (Command::Run { config } | Command::Registry { config } | Command::CheckConfig { config }) =
-        &cli.command;
+    let (Command::Run { config }
+    | Command::Registry { config }
+    | Command::CheckConfig { config }
+    | Command::Check { config }) = &cli.command;
     let cfg = match config::load(config) {
         Ok(c) => c,
         Err(e) => {
@@ -105,6 +114,14 @@ fn main() -> ExitCode {
             Command::CheckConfig { .. } => {
                 println!("configuration OK");
                 Ok(())
+            }
+            Command::Check { .. } => {
+                let results = check::run(&cfg).await;
+                match check::report(&results, std::io::stdout().lock()) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(anyhow::anyhow!("preflight checks failed")),
+                    Err(e) => Err(anyhow::anyhow!("cannot print the report: {e}")),
+                }
             }
             Command::Registry { .. } => pipeline::run_registry_only(&cfg, shutdown).await,
             Command::Run { .. } => {

@@ -146,6 +146,12 @@ struct SchemaBody {
     schema: String,
 }
 
+#[derive(Deserialize)]
+struct ConfigBody {
+    #[serde(rename = "compatibilityLevel")]
+    compatibility_level: String,
+}
+
 /// How transient failures (connection refused or reset, timeouts, HTTP 5xx,
 /// 408, 429) are retried: exponential backoff with jitter, bounded both in
 /// attempts and in total time. Other errors (409, 422, 401, 403, 404, ...)
@@ -352,6 +358,20 @@ impl RegistryClient {
             .entry(id)
             .or_insert_with(|| schema.to_string());
         Ok(id)
+    }
+
+    /// The registry's global compatibility level (`GET /config`).
+    pub async fn global_compatibility(&self) -> Result<String, ClientError> {
+        let url = self.url(&["config"]);
+        let ConfigBody {
+            compatibility_level,
+        } = self
+            .send(
+                || self.http.get(url.clone()),
+                "reading the global compatibility level",
+            )
+            .await?;
+        Ok(compatibility_level)
     }
 
     /// The schema text registered with `id`. Cached.

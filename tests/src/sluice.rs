@@ -227,6 +227,19 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// Runs `sluice` with arguments to completion: (exit code, stdout, stderr).
+pub fn run_to_exit_full(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .output()
+        .expect("run sluice");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs `sluice` with arguments to completion: (exit code, stderr).
 pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(binary())

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod offsets;
+pub mod preflight;
 pub mod raw;
 pub mod txn;
 
@@ -100,19 +101,11 @@ impl Topics {
             &[("cleanup.policy", "compact")],
         )
         .await?;
-        let resource = ResourceSpecifier::Topic(&topic);
-        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
-        match self.admin.describe_configs([&resource], &opts).await {
-            Ok(results) => {
-                for r in results.into_iter().flatten() {
-                    if let Some(entry) = r.get("cleanup.policy") {
-                        let policy = entry.value.clone().unwrap_or_default();
-                        if !policy.split(',').any(|p| p.trim() == "compact") {
-                            return Err(SinkError::NotCompacted { topic, policy });
-                        }
-                    }
-                }
+        match self.cleanup_policy(&topic).await {
+            Ok(Some(policy)) if !policy.split(',').any(|p| p.trim() == "compact") => {
+                return Err(SinkError::NotCompacted { topic, policy });
             }
+            Ok(_) => {}
             // Brokers without DescribeConfigs (the test broker) cannot be checked.
             Err(e) => {
                 tracing::warn!(topic, error = %e, "cannot read the offsets topic's configuration; compaction not verified")
@@ -120,6 +113,24 @@ impl Topics {
         }
         self.known.insert(topic);
         Ok(())
+    }
+
+    /// A topic's cleanup.policy as the broker describes it (`None`: not reported).
+    pub async fn cleanup_policy(&self, topic: &str) -> Result<Option<String>, String> {
+        let resource = ResourceSpecifier::Topic(topic);
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+        let results = self
+            .admin
+            .describe_configs([&resource], &opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        for r in results {
+            let r = r.map_err(|e| e.to_string())?;
+            if let Some(entry) = r.get("cleanup.policy") {
+                return Ok(Some(entry.value.clone().unwrap_or_default()));
+            }
+        }
+        Ok(None)
     }
 
     async fn create(

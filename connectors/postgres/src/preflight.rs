@@ -222,7 +222,15 @@ async fn replication_connection(cfg: &SourceConfig) -> CheckResult {
     };
     let mut conn = match ReplicationConn::connect(&params).await {
         Ok(c) => c,
-        Err(e) => return CheckResult::fail(AREA, what, format!("{e}. {hba}")),
+        Err(e) => {
+            let fix = match &e {
+                crate::PgError::Server { error, .. } if error.code == "42501" => {
+                    format!("Fix: ALTER ROLE {} REPLICATION", quote_ident(&user))
+                }
+                _ => hba,
+            };
+            return CheckResult::fail(AREA, what, format!("{e}. {fix}"));
+        }
     };
     let r = conn.simple_query("IDENTIFY_SYSTEM").await;
     let _ = conn.terminate().await;
