@@ -11,13 +11,26 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Broker {
+        Self::start_on(crate::free_port())
+    }
+
+    /// Kills the broker and starts a new one on the same port: with in-memory storage,
+    /// every topic, record and transaction is gone.
+    pub fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let fresh = Self::start_on(self.port);
+        let old = std::mem::replace(self, fresh);
+        std::mem::forget(old);
+    }
+
+    fn start_on(port: u16) -> Broker {
         let bin = crate::tools_dir().join("bin/tansu");
         assert!(
             bin.exists(),
             "{} is missing; run scripts/setup.sh",
             bin.display()
         );
-        let port = crate::free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&bin)
             .args([

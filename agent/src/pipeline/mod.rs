@@ -159,6 +159,42 @@ pub async fn run(
     result
 }
 
+/// Without a committed position a snapshot is taken; if the event topics already hold
+/// committed events, the position was lost rather than never written, and a snapshot
+/// would deliver every row again: stop and say so. (A Kafka that lost everything, like
+/// a restarted in-memory broker, holds nothing: a new snapshot rebuilds it.)
+async fn refuse_lost_position(
+    source: &sluice_postgres::SourceConfig,
+    kafka: &sluice_kafka::KafkaConfig,
+    naming: &Naming,
+) -> Result<(), PipelineError> {
+    if source.snapshot == sluice_postgres::SnapshotMode::Never {
+        return Ok(());
+    }
+    for t in &source.tables {
+        let topic = naming.topic(t);
+        let has = sluice_kafka::raw::has_committed_records(&kafka.bootstrap_servers, &topic)
+            .await
+            .map_err(|e| {
+                PipelineError::Sink(sluice_kafka::SinkError::Offsets {
+                    topic: topic.clone(),
+                    reason: format!("cannot check it for committed events: {e}"),
+                })
+            })?;
+        if has {
+            return Err(PipelineError::Startup(format!(
+                "Kafka holds no committed position for slot {slot:?} in {offsets:?}, but topic {topic:?} already holds committed events: \
+                 the position was lost (the offsets topic was deleted, or sink.kafka.offsets_topic or the cluster changed), and a new \
+                 snapshot would deliver every row again. Fix: point sink.kafka.offsets_topic at the topic holding the position; or, \
+                 to start over on purpose, delete the event topics (or choose another sink.kafka.topic_prefix) and restart",
+                slot = source.slot,
+                offsets = kafka.offsets_topic,
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn run_once(
     cfg: &Validated,
     metrics: &Arc<Metrics>,
@@ -176,18 +212,21 @@ async fn run_once(
         &source_cfg.slot,
     )
     .await?;
-    match &committed {
-        Some(p) => {
-            tracing::info!(position = ?p, topic = %kafka_cfg.offsets_topic, "committed position")
-        }
-        None => tracing::info!(topic = %kafka_cfg.offsets_topic, "no committed position yet"),
-    }
-    let registry =
-        RegistryClient::with_options(&cfg.registry_url(), cfg.registry_client_options())?;
     let naming = Naming {
         topic_prefix: cfg.topic_prefix.clone(),
         database: source_cfg.pg.get_dbname().unwrap_or_default().to_string(),
     };
+    match &committed {
+        Some(p) => {
+            tracing::info!(position = ?p, topic = %kafka_cfg.offsets_topic, "committed position")
+        }
+        None => {
+            refuse_lost_position(source_cfg, kafka_cfg, &naming).await?;
+            tracing::info!(topic = %kafka_cfg.offsets_topic, "no committed position yet")
+        }
+    }
+    let registry =
+        RegistryClient::with_options(&cfg.registry_url(), cfg.registry_client_options())?;
     let sink = sink::Sink {
         kafka: kafka_cfg.clone(),
         transactional_id: cfg.transactional_id.clone(),

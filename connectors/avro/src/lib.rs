@@ -28,6 +28,13 @@ pub struct Naming {
     pub database: String,
 }
 
+impl Naming {
+    /// The topic of a table's events: `<prefix>.<schema>.<table>`.
+    pub fn topic(&self, table: &sluice_core::TableName) -> String {
+        format!("{}.{}.{}", self.topic_prefix, table.schema, table.name)
+    }
+}
+
 /// A change that cannot be encoded: names table, column, type and value kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot encode a change of table {table}: {source}")]
@@ -57,10 +64,7 @@ impl TableCodec {
         let key = schema::plan(&table, true);
         let value = schema::plan(&table, false);
         TableCodec {
-            topic: format!(
-                "{}.{}.{}",
-                naming.topic_prefix, table.name.schema, table.name.name
-            ),
+            topic: naming.topic(&table.name),
             key_schema: schema::key_schema(&ns, &key).to_string(),
             value_schema: schema::envelope_schema(&ns, &value).to_string(),
             key,

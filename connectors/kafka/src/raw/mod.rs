@@ -205,6 +205,58 @@ impl Conn {
             })
     }
 
+    /// The partition ids of `topic` (Metadata v4, no auto-creation); an unknown topic is
+    /// [`RawError::Broker`] with code 3.
+    pub async fn partitions(&mut self, topic: &str) -> Result<Vec<i32>, RawError> {
+        let mut body = Writer::default();
+        body.i32(1).string(topic).i8(0);
+        let resp = self.call(API_METADATA, 4, &body.0).await?;
+        let parse = || -> wire::Result<(i16, Vec<i32>)> {
+            let mut r = Reader::new(&resp);
+            let _throttle = r.i32()?;
+            for _ in 0..r.array_len()? {
+                r.i32()?;
+                r.string()?;
+                r.i32()?;
+                r.string()?;
+            }
+            let _cluster_id = r.string()?;
+            let _controller = r.i32()?;
+            let mut res = (3, Vec::new());
+            for _ in 0..r.array_len()? {
+                let err = r.i16()?;
+                let name = r.string()?;
+                let _internal = r.i8()?;
+                let mut ids = Vec::new();
+                for _ in 0..r.array_len()? {
+                    let _perr = r.i16()?;
+                    ids.push(r.i32()?);
+                    let _leader = r.i32()?;
+                    for _ in 0..r.array_len()? {
+                        r.i32()?;
+                    }
+                    for _ in 0..r.array_len()? {
+                        r.i32()?;
+                    }
+                }
+                if name == topic {
+                    res = (err, ids);
+                }
+            }
+            Ok(res)
+        };
+        let (err, ids) = parse().map_err(|e| self.wire(e))?;
+        if err != 0 {
+            return Err(RawError::Broker {
+                topic: topic.into(),
+                partition: -1,
+                code: err,
+                what: "metadata",
+            });
+        }
+        Ok(ids)
+    }
+
     /// (earliest offset, high watermark) of a partition (ListOffsets v1).
     pub async fn offsets(&mut self, topic: &str, partition: i32) -> Result<(i64, i64), RawError> {
         let mut out = [0i64; 2];
@@ -305,6 +357,27 @@ impl Conn {
     }
 }
 
+/// Whether `topic` holds any record a read_committed consumer would see, in any
+/// partition. Reads each partition from its start only until the first such record.
+/// `false` for a topic that does not exist.
+pub async fn has_committed_records(bootstrap: &str, topic: &str) -> Result<bool, RawError> {
+    let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
+    let mut conn = Conn::connect(first).await?;
+    let partitions = match conn.partitions(topic).await {
+        Ok(p) => p,
+        Err(e) if e.is_unknown_topic() => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    for p in partitions {
+        let leader = conn.leader(topic, p).await?;
+        let mut lc = Conn::connect(&leader).await?;
+        if !scan(&mut lc, topic, p, true).await?.committed.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Reads a whole partition from its start to the high watermark and returns what a
 /// read_committed consumer may see, applying the transaction markers ourselves.
 pub async fn read_committed(
@@ -318,6 +391,17 @@ pub async fn read_committed(
     if leader != first {
         conn = Conn::connect(&leader).await?;
     }
+    scan(&mut conn, topic, partition, false).await
+}
+
+/// Reads a partition from its start to the high watermark (as of the first fetch),
+/// applying read_committed; with `first_only`, stops at the first visible record.
+async fn scan(
+    conn: &mut Conn,
+    topic: &str,
+    partition: i32,
+    first_only: bool,
+) -> Result<ReadCommitted, RawError> {
     // The end: the higher of ListOffsets "latest" and the first fetch's high watermark
     // (tansu answers "latest" with the last-written batch's base offset + 1).
     let (mut offset, latest) = conn.offsets(topic, partition).await?;
@@ -325,7 +409,7 @@ pub async fn read_committed(
     let mut end: Option<i64> = None;
     let mut empty_fetches = 0;
     loop {
-        if end.is_some_and(|e| offset >= e) {
+        if end.is_some_and(|e| offset >= e) || (first_only && !rc.committed.is_empty()) {
             break;
         }
         let (batches, hwm) = conn.fetch(topic, partition, offset).await?;
@@ -338,7 +422,7 @@ pub async fn read_committed(
             empty_fetches += 1;
             if empty_fetches > 20 {
                 return Err(RawError::Wire {
-                    addr: leader,
+                    addr: conn.addr.clone(),
                     source: WireError(format!(
                         "fetch at {offset} returned nothing below the high watermark {end}"
                     )),
