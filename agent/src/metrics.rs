@@ -26,6 +26,8 @@ pub struct Metrics {
     pub ready: IntGauge,
     /// Changes dropped because the committed position already covers them (replays).
     pub skipped: IntCounter,
+    /// Truncates not produced (the flat envelope has no event for them).
+    pub truncates_dropped: IntCounter,
     /// Kafka transactions by result (committed, aborted, failed, fenced).
     pub transactions: IntCounterVec,
     pub txn_duration: Histogram,
@@ -100,6 +102,10 @@ impl Metrics {
         let skipped = counter(
             "sluice_replayed_changes_skipped_total",
             "Changes PostgreSQL resent after a restart that Kafka already holds (dropped, not produced twice)",
+        );
+        let truncates_dropped = counter(
+            "sluice_truncates_not_produced_total",
+            "Truncates not produced because the flat envelope has no event for them",
         );
         let transactions = IntCounterVec::new(
             Opts::new(
@@ -236,6 +242,7 @@ impl Metrics {
             Box::new(source_connected.clone()),
             Box::new(ready.clone()),
             Box::new(skipped.clone()),
+            Box::new(truncates_dropped.clone()),
             Box::new(transactions.clone()),
             Box::new(txn_duration.clone()),
             Box::new(txn_events.clone()),
@@ -273,6 +280,7 @@ impl Metrics {
             source_connected,
             ready,
             skipped,
+            truncates_dropped,
             transactions,
             txn_duration,
             txn_events,

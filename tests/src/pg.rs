@@ -215,6 +215,11 @@ impl Postgres {
     }
 
     /// The current WAL insert position as a number.
+    /// A PostgreSQL client program of this server's version (`pg_recvlogical`, ...).
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
     pub fn current_lsn(&self) -> u64 {
         self.psql("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint")
             .parse()

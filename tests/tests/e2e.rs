@@ -174,3 +174,67 @@ fn promtool_accepts(scrape: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn flat_envelope_events_decode_as_the_row_plus_added_fields() {
+    let st = sluice_tests::Stack::new(
+        "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, note text)",
+        &["public.items"],
+    );
+    let mut s = Sluice::start_with_env(
+        &st.config,
+        st.setup.admin_port,
+        &[("SLUICE__SINK__KAFKA__ENVELOPE", "flat")],
+    );
+    s.wait_ready();
+    st.pg.psql("INSERT INTO items VALUES (1, 'one', 'n')");
+    st.pg.psql("UPDATE items SET name = 'uno' WHERE id = 1");
+    st.pg.psql("DELETE FROM items WHERE id = 1");
+    st.pg.psql("TRUNCATE items");
+    st.pg.psql("INSERT INTO items VALUES (2, 'two', NULL)");
+    let recs = reader::read(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        "shop.public.items",
+        5,
+        None,
+    );
+    let fields = |r: &Value| {
+        let v = &r["value"];
+        (
+            v["id"].clone(),
+            v["name"].clone(),
+            v["__op"].clone(),
+            v["__deleted"].clone(),
+        )
+    };
+    assert_eq!(
+        fields(&recs[0]),
+        (json!(1), json!("one"), json!("c"), json!("false"))
+    );
+    assert_eq!(recs[0]["value"]["note"], json!("n"));
+    assert!(recs[0]["value"]["__lsn"].as_i64().unwrap() > 0);
+    assert!(recs[0]["value"]["__source_ts_ms"].as_i64().unwrap() > 1_700_000_000_000);
+    assert!(recs[0]["value"].get("before").is_none(), "{}", recs[0]);
+    assert_eq!(
+        fields(&recs[1]),
+        (json!(1), json!("uno"), json!("u"), json!("false"))
+    );
+    // The delete: the old row (key only without REPLICA IDENTITY FULL), then a tombstone.
+    assert_eq!(recs[2]["value"]["id"], json!(1));
+    assert_eq!(recs[2]["value"]["__op"], json!("d"));
+    assert_eq!(recs[2]["value"]["__deleted"], json!("true"));
+    assert_eq!(recs[3]["value"], Value::Null, "tombstone: {}", recs[3]);
+    // The truncate is not produced.
+    assert_eq!(
+        fields(&recs[4]),
+        (json!(2), json!("two"), json!("c"), json!("false"))
+    );
+    let (_, metrics) = s.admin_get("/metrics").unwrap();
+    assert!(
+        metrics.contains("sluice_truncates_not_produced_total 1"),
+        "{metrics}"
+    );
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
+}

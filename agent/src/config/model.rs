@@ -95,6 +95,9 @@ pub struct KafkaSection {
     /// Emit a tombstone (null value) after each delete, for log compaction.
     #[serde(default = "default_true")]
     pub tombstones: bool,
+    /// The value's shape: Debezium's envelope, or the flat row.
+    #[serde(default)]
+    pub envelope: EnvelopeSetting,
     /// Compacted topic holding the committed source position (key: the slot name).
     #[serde(default = "default_offsets_topic")]
     pub offsets_topic: String,
@@ -197,6 +200,14 @@ pub struct RegistryTls {
     pub key_file: Option<PathBuf>,
     /// External: PEM CA certificate(s) to trust besides the built-in roots.
     pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvelopeSetting {
+    #[default]
+    Debezium,
+    Flat,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

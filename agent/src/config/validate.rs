@@ -23,6 +23,7 @@ pub struct Validated {
     pub batch: BatchLimits,
     pub topic_prefix: String,
     pub tombstones: bool,
+    pub envelope: sluice_avro::Envelope,
     pub registry: RegistrySettings,
     pub admin_listen: SocketAddr,
 }
@@ -598,6 +599,10 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
         batch,
         topic_prefix,
         tombstones,
+        envelope: match cfg.sink.as_ref().map(|s| s.kafka.envelope) {
+            Some(super::EnvelopeSetting::Flat) => sluice_avro::Envelope::Flat,
+            _ => sluice_avro::Envelope::Debezium,
+        },
         registry,
         admin_listen: cfg.admin.listen,
     })

@@ -215,6 +215,7 @@ async fn run_once(
     let naming = Naming {
         topic_prefix: cfg.topic_prefix.clone(),
         database: source_cfg.pg.get_dbname().unwrap_or_default().to_string(),
+        envelope: cfg.envelope,
     };
     match &committed {
         Some(p) => {
@@ -235,6 +236,7 @@ async fn run_once(
         encoder: encoder::Encoder::new(naming, registry, metrics.clone()),
         metrics: metrics.clone(),
         tombstones: cfg.tombstones,
+        skip_truncates: cfg.envelope == sluice_avro::Envelope::Flat,
         limits: cfg.batch,
         restart_end: committed.as_ref().map(|p| p.end_lsn).unwrap_or_default(),
         committed: committed.clone().unwrap_or_default(),

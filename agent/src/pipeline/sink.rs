@@ -33,6 +33,8 @@ pub struct Sink {
     pub encoder: Encoder,
     pub metrics: Arc<Metrics>,
     pub tombstones: bool,
+    /// The flat envelope has no shape for a truncate: those are not produced.
+    pub skip_truncates: bool,
     pub limits: BatchLimits,
     /// The position Kafka held when the pipeline started.
     pub committed: Position,
@@ -268,6 +270,11 @@ impl Sink {
                 }
                 if self.runtime_blocked.contains(&change.table.name) {
                     self.metrics.blocked_changes.inc();
+                    return Ok(());
+                }
+                if self.skip_truncates && change.op == Op::Truncate {
+                    tracing::warn!(table = %change.table.name, "truncate not produced: the flat envelope has no event for it");
+                    self.metrics.truncates_dropped.inc();
                     return Ok(());
                 }
                 let topic = match self.encoder.encode(&change, now_ms()).await {

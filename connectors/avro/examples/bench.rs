@@ -62,6 +62,7 @@ fn main() {
         &Naming {
             topic_prefix: "shop".into(),
             database: "db".into(),
+            envelope: Default::default(),
         },
     );
     let change = Change {

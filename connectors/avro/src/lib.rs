@@ -26,6 +26,20 @@ pub struct Naming {
     pub topic_prefix: String,
     /// The database name (`source.db`).
     pub database: String,
+    pub envelope: Envelope,
+}
+
+/// The shape of an event's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Envelope {
+    /// Debezium's envelope: before, after, source, transaction, op, ts_ms.
+    #[default]
+    Debezium,
+    /// The row itself plus `__op`, `__lsn`, `__source_ts_ms` and `__deleted`, like
+    /// Debezium's ExtractNewRecordState with `add.fields=op,lsn,source.ts_ms` and
+    /// `delete.handling.mode=rewrite`: a delete carries the old row with `__deleted`
+    /// "true". Truncates have no row and are not produced.
+    Flat,
 }
 
 impl Naming {
@@ -54,6 +68,7 @@ pub struct TableCodec {
     value: Vec<FieldPlan>,
     server_name: String,
     database: String,
+    envelope: Envelope,
 }
 
 pub const CONNECTOR_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -66,12 +81,17 @@ impl TableCodec {
         TableCodec {
             topic: naming.topic(&table.name),
             key_schema: schema::key_schema(&ns, &key).to_string(),
-            value_schema: schema::envelope_schema(&ns, &value).to_string(),
+            value_schema: match naming.envelope {
+                Envelope::Debezium => schema::envelope_schema(&ns, &value),
+                Envelope::Flat => schema::flat_schema(&ns, &value),
+            }
+            .to_string(),
             key,
             value,
             table,
             server_name: naming.topic_prefix.clone(),
             database: naming.database.clone(),
+            envelope: naming.envelope,
         }
     }
 
@@ -111,6 +131,9 @@ impl TableCodec {
         now_ms: i64,
     ) -> Result<(), EncodeError> {
         write_header(buf, schema_id);
+        if self.envelope == Envelope::Flat {
+            return self.encode_flat(buf, change);
+        }
         for r in [&change.before, &change.after] {
             match r {
                 None => binary::branch(buf, 0),
@@ -154,6 +177,38 @@ impl TableCodec {
         binary::long(buf, now_ms.saturating_mul(1000));
         binary::branch(buf, 1);
         binary::long(buf, now_ms.saturating_mul(1_000_000));
+        Ok(())
+    }
+}
+
+impl TableCodec {
+    /// The flat value: the row (the old one for a delete), then the added fields.
+    fn encode_flat(&self, buf: &mut Vec<u8>, change: &Change) -> Result<(), EncodeError> {
+        let row = change.key_row().ok_or_else(|| {
+            self.err(FieldError {
+                column: String::new(),
+                kind: FieldKind::String,
+                value_kind: "none",
+                reason: "the flat envelope needs a row; a truncate has none".into(),
+            })
+        })?;
+        encode::row(buf, &self.value, row).map_err(|e| self.err(e))?;
+        let s = &change.source;
+        binary::branch(buf, 1);
+        binary::string(buf, change.op.code());
+        binary::branch(buf, 1);
+        binary::long(buf, s.lsn.0 as i64);
+        binary::branch(buf, 1);
+        binary::long(buf, s.commit_ts_us.div_euclid(1000));
+        binary::branch(buf, 1);
+        binary::string(
+            buf,
+            if change.op == sluice_core::Op::Delete {
+                "true"
+            } else {
+                "false"
+            },
+        );
         Ok(())
     }
 }

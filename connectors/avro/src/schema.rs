@@ -432,6 +432,20 @@ fn optional(name: &str, t: &str) -> Json {
     json!({"name": name, "type": ["null", t], "default": null})
 }
 
+/// The flat value schema: the row's fields, then `__op`, `__lsn`, `__source_ts_ms` and
+/// `__deleted` (optional, as Debezium's ExtractNewRecordState adds them).
+pub fn flat_schema(ns: &str, value: &[FieldPlan]) -> Json {
+    let mut defined = Vec::new();
+    let mut rec = record("Value", ns, value, &mut defined);
+    if let Some(Json::Array(fields)) = rec.get_mut("fields") {
+        fields.push(optional("__op", "string"));
+        fields.push(optional("__lsn", "long"));
+        fields.push(optional("__source_ts_ms", "long"));
+        fields.push(optional("__deleted", "string"));
+    }
+    rec
+}
+
 /// The envelope schema (before/after/source/transaction/op/ts_ms).
 pub fn envelope_schema(ns: &str, value: &[FieldPlan]) -> Json {
     let mut defined = Vec::new();

@@ -52,6 +52,7 @@ fn naming() -> Naming {
     Naming {
         topic_prefix: "shop".into(),
         database: "db".into(),
+        envelope: Default::default(),
     }
 }
 
@@ -165,6 +166,60 @@ fn delete_with_key_only_old_row_fills_required_fields() {
     assert_eq!(field(before, "id"), &AV::Int(7));
     assert_eq!(unwrap_union(field(before, "note")), &AV::Null);
     assert_eq!(unwrap_union(field(&v, "after")), &AV::Null);
+}
+
+#[test]
+fn flat_envelope_is_the_row_plus_added_fields() {
+    let flat = Naming {
+        envelope: crate::Envelope::Flat,
+        ..naming()
+    };
+    let c = TableCodec::new(table(), &flat);
+    assert!(c.value_schema.contains("\"name\":\"Value\""));
+    assert!(!c.value_schema.contains("Envelope"));
+    let row = vec![
+        Value::Int32(7),
+        Value::Text("hi".into()),
+        Value::Numeric("12.30".into()),
+        Value::Numeric("-0.5".into()),
+        Value::TimestampTz(1_500_000),
+        Value::Date(3),
+        Value::Null,
+    ];
+    let mut buf = Vec::new();
+    c.encode_value(&mut buf, 6, &change(Op::Update, None, Some(row)), 0)
+        .unwrap();
+    let v = decode(&c.value_schema, &buf, 6);
+    assert_eq!(field(&v, "id"), &AV::Int(7));
+    assert_eq!(unwrap_union(field(&v, "note")), &AV::String("hi".into()));
+    assert_eq!(unwrap_union(field(&v, "__op")), &AV::String("u".into()));
+    assert_eq!(unwrap_union(field(&v, "__lsn")), &AV::Long(0x1234));
+    assert_eq!(
+        unwrap_union(field(&v, "__source_ts_ms")),
+        &AV::Long(1_700_000_000_123)
+    );
+    assert_eq!(
+        unwrap_union(field(&v, "__deleted")),
+        &AV::String("false".into())
+    );
+    // A delete: the old row, marked deleted.
+    let mut before = vec![Value::Absent; 7];
+    before[0] = Value::Int32(9);
+    buf.clear();
+    c.encode_value(&mut buf, 6, &change(Op::Delete, Some(before), None), 0)
+        .unwrap();
+    let v = decode(&c.value_schema, &buf, 6);
+    assert_eq!(field(&v, "id"), &AV::Int(9));
+    assert_eq!(unwrap_union(field(&v, "__op")), &AV::String("d".into()));
+    assert_eq!(
+        unwrap_union(field(&v, "__deleted")),
+        &AV::String("true".into())
+    );
+    // A truncate has no row.
+    buf.clear();
+    assert!(c
+        .encode_value(&mut buf, 6, &change(Op::Truncate, None, None), 0)
+        .is_err());
 }
 
 #[test]
