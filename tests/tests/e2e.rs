@@ -238,3 +238,33 @@ fn flat_envelope_events_decode_as_the_row_plus_added_fields() {
     let (status, _) = s.terminate();
     assert!(status.success(), "{}", s.log_text());
 }
+
+#[test]
+fn transaction_metadata_orders_events_across_tables() {
+    let st = sluice_tests::Stack::new(
+        "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);",
+        &["public.a", "public.b"],
+    );
+    let mut s = Sluice::start_with_env(
+        &st.config,
+        st.setup.admin_port,
+        &[("SLUICE__SINK__KAFKA__TRANSACTION_METADATA", "true")],
+    );
+    s.wait_ready();
+    st.pg.psql("BEGIN; INSERT INTO a VALUES (1); INSERT INTO b VALUES (1); INSERT INTO a VALUES (2); COMMIT;");
+    let (bootstrap, registry) = (st.broker.bootstrap(), st.setup.registry_url());
+    let a = reader::read(&bootstrap, &registry, "shop.public.a", 2, None);
+    let b = reader::read(&bootstrap, &registry, "shop.public.b", 1, None);
+    let block = |r: &Value| r["value"]["transaction"].clone();
+    let id = block(&a[0])["id"].as_str().unwrap().to_string();
+    let xid = a[0]["value"]["source"]["txId"].as_i64().unwrap();
+    assert!(id.starts_with(&format!("{xid}:")), "{id}");
+    for (rec, total, per_table) in [(&a[0], 1, 1), (&b[0], 2, 1), (&a[1], 3, 2)] {
+        let t = block(rec);
+        assert_eq!(t["id"], json!(id), "{rec}");
+        assert_eq!(t["total_order"], json!(total), "{rec}");
+        assert_eq!(t["data_collection_order"], json!(per_table), "{rec}");
+    }
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
+}

@@ -98,6 +98,9 @@ pub struct KafkaSection {
     /// The value's shape: Debezium's envelope, or the flat row.
     #[serde(default)]
     pub envelope: EnvelopeSetting,
+    /// Fill the envelope's `transaction` block (id, total_order, data_collection_order).
+    #[serde(default)]
+    pub transaction_metadata: bool,
     /// Compacted topic holding the committed source position (key: the slot name).
     #[serde(default = "default_offsets_topic")]
     pub offsets_topic: String,

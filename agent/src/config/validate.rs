@@ -24,6 +24,7 @@ pub struct Validated {
     pub topic_prefix: String,
     pub tombstones: bool,
     pub envelope: sluice_avro::Envelope,
+    pub transaction_metadata: bool,
     pub registry: RegistrySettings,
     pub admin_listen: SocketAddr,
 }
@@ -603,6 +604,10 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
             Some(super::EnvelopeSetting::Flat) => sluice_avro::Envelope::Flat,
             _ => sluice_avro::Envelope::Debezium,
         },
+        transaction_metadata: cfg
+            .sink
+            .as_ref()
+            .is_some_and(|s| s.kafka.transaction_metadata),
         registry,
         admin_listen: cfg.admin.listen,
     })

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_avro::{Naming, TableCodec};
+use sluice_avro::{Naming, TableCodec, TxnOrder};
 use sluice_core::{Change, Table, TableId};
 use sluice_schema_registry::RegistryClient;
 
@@ -78,11 +78,13 @@ impl Encoder {
         Ok(self.codecs.get(&table.id).expect("inserted above"))
     }
 
-    /// Encodes `change` into `self.key` / `self.value`; returns the topic.
+    /// Encodes `change` into `self.key` / `self.value`; returns the topic. With `txn`,
+    /// the envelope's `transaction` block is filled.
     pub async fn encode(
         &mut self,
         change: &Change,
         now_ms: i64,
+        txn: Option<TxnOrder>,
     ) -> Result<Arc<str>, PipelineError> {
         // Borrow juggling: take the buffers out while the codec is borrowed.
         let mut key = std::mem::take(&mut self.key);
@@ -96,7 +98,7 @@ impl Encoder {
                 e.codec.encode_key(&mut key, e.key_id, change)?;
             }
             e.codec
-                .encode_value(&mut value, e.value_id, change, now_ms)?;
+                .encode_value(&mut value, e.value_id, change, now_ms, txn)?;
             Ok::<_, PipelineError>(e.topic.clone())
         }
         .await;

@@ -237,6 +237,8 @@ async fn run_once(
         metrics: metrics.clone(),
         tombstones: cfg.tombstones,
         skip_truncates: cfg.envelope == sluice_avro::Envelope::Flat,
+        transaction_metadata: cfg.transaction_metadata,
+        txn_counts: Default::default(),
         limits: cfg.batch,
         restart_end: committed.as_ref().map(|p| p.end_lsn).unwrap_or_default(),
         committed: committed.clone().unwrap_or_default(),

@@ -35,6 +35,9 @@ pub struct Sink {
     pub tombstones: bool,
     /// The flat envelope has no shape for a truncate: those are not produced.
     pub skip_truncates: bool,
+    /// Fill the envelope's `transaction` block (counts per source transaction).
+    pub transaction_metadata: bool,
+    pub txn_counts: TxnCounts,
     pub limits: BatchLimits,
     /// The position Kafka held when the pipeline started.
     pub committed: Position,
@@ -43,6 +46,27 @@ pub struct Sink {
     pub restart_end: Lsn,
     /// Tables whose stream stopped in this run.
     pub runtime_blocked: HashSet<TableName>,
+}
+
+/// Events of the current source transaction, in all and per table (for the
+/// `transaction` block). Counted before any skipping, so a transaction replayed after a
+/// restart gets the same numbers.
+#[derive(Default)]
+pub struct TxnCounts {
+    total: u64,
+    per_table: HashMap<TableId, u64>,
+}
+
+impl TxnCounts {
+    fn next(&mut self, table: TableId) -> sluice_avro::TxnOrder {
+        self.total += 1;
+        let n = self.per_table.entry(table).or_default();
+        *n += 1;
+        sluice_avro::TxnOrder {
+            total_order: self.total,
+            data_collection_order: *n,
+        }
+    }
 }
 
 /// What to do when the registry refuses a table's new schema.
@@ -209,6 +233,8 @@ impl Sink {
     ) -> Result<(), PipelineError> {
         match ev {
             SourceEvent::Begin(_) => {
+                self.txn_counts.total = 0;
+                self.txn_counts.per_table.clear();
                 *in_source_txn = true;
                 open.txn_events = 0;
                 open.txn_bytes = 0;
@@ -261,6 +287,8 @@ impl Sink {
             }
             SourceEvent::Change(change) => {
                 let src = &change.source;
+                let order = (self.transaction_metadata && src.snapshot == SnapshotMarker::False)
+                    .then(|| self.txn_counts.next(change.table.id));
                 if self
                     .committed
                     .covers(&change.table.name, src.commit_lsn, src.ordinal)
@@ -277,7 +305,7 @@ impl Sink {
                     self.metrics.truncates_dropped.inc();
                     return Ok(());
                 }
-                let topic = match self.encoder.encode(&change, now_ms()).await {
+                let topic = match self.encoder.encode(&change, now_ms(), order).await {
                     Ok(t) => t,
                     Err(e)
                         if e.is_incompatible_schema()

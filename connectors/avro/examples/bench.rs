@@ -90,7 +90,7 @@ fn main() {
         value.clear();
         codec.encode_key(&mut key, 1, &change).unwrap();
         codec
-            .encode_value(&mut value, 2, &change, 1_700_000_000_000)
+            .encode_value(&mut value, 2, &change, 1_700_000_000_000, None)
             .unwrap();
         black_box((&key, &value));
     }
@@ -100,7 +100,7 @@ fn main() {
     let schema = apache_avro::Schema::parse_str(&codec.value_schema).unwrap();
     let mut framed = Vec::new();
     codec
-        .encode_value(&mut framed, 2, &change, 1_700_000_000_000)
+        .encode_value(&mut framed, 2, &change, 1_700_000_000_000, None)
         .unwrap();
     let decoded = apache_avro::from_avro_datum(&schema, &mut &framed[5..], None).unwrap();
     let m = (n / 10).max(1);

@@ -109,7 +109,8 @@ fn key_and_envelope_round_trip_through_apache_avro() {
     assert_eq!(field(&key, "id"), &AV::Int(7));
 
     buf.clear();
-    c.encode_value(&mut buf, 6, &ch, 1_700_000_001_000).unwrap();
+    c.encode_value(&mut buf, 6, &ch, 1_700_000_001_000, None)
+        .unwrap();
     let v = decode(&c.value_schema, &buf, 6);
     assert_eq!(unwrap_union(field(&v, "before")), &AV::Null);
     let after = unwrap_union(field(&v, "after"));
@@ -160,12 +161,52 @@ fn delete_with_key_only_old_row_fills_required_fields() {
     c.encode_key(&mut buf, 1, &ch).unwrap();
     assert_eq!(field(&decode(&c.key_schema, &buf, 1), "id"), &AV::Int(7));
     buf.clear();
-    c.encode_value(&mut buf, 2, &ch, 0).unwrap();
+    c.encode_value(&mut buf, 2, &ch, 0, None).unwrap();
     let v = decode(&c.value_schema, &buf, 2);
     let before = unwrap_union(field(&v, "before"));
     assert_eq!(field(before, "id"), &AV::Int(7));
     assert_eq!(unwrap_union(field(before, "note")), &AV::Null);
     assert_eq!(unwrap_union(field(&v, "after")), &AV::Null);
+}
+
+#[test]
+fn transaction_block_carries_id_and_orders() {
+    let c = TableCodec::new(table(), &naming());
+    let row = vec![Value::Int32(1); 7];
+    let mut row = row;
+    row[1] = Value::Null;
+    row[2] = Value::Numeric("1".into());
+    row[3] = Value::Numeric("1".into());
+    row[4] = Value::Null;
+    row[5] = Value::Null;
+    row[6] = Value::Null;
+    let ch = change(Op::Create, None, Some(row));
+    let order = crate::TxnOrder {
+        total_order: 3,
+        data_collection_order: 2,
+    };
+    let mut buf = Vec::new();
+    c.encode_value(&mut buf, 6, &ch, 0, Some(order)).unwrap();
+    let v = decode(&c.value_schema, &buf, 6);
+    let t = unwrap_union(field(&v, "transaction"));
+    assert_eq!(field(t, "id"), &AV::String(format!("77:{}", 0x2000)));
+    assert_eq!(field(t, "total_order"), &AV::Long(3));
+    assert_eq!(field(t, "data_collection_order"), &AV::Long(2));
+    // Without metadata, or for a snapshot row (no xid): null.
+    buf.clear();
+    c.encode_value(&mut buf, 6, &ch, 0, None).unwrap();
+    assert_eq!(
+        unwrap_union(field(&decode(&c.value_schema, &buf, 6), "transaction")),
+        &AV::Null
+    );
+    let mut snap = ch.clone();
+    snap.source.xid = None;
+    buf.clear();
+    c.encode_value(&mut buf, 6, &snap, 0, Some(order)).unwrap();
+    assert_eq!(
+        unwrap_union(field(&decode(&c.value_schema, &buf, 6), "transaction")),
+        &AV::Null
+    );
 }
 
 #[test]
@@ -187,7 +228,7 @@ fn flat_envelope_is_the_row_plus_added_fields() {
         Value::Null,
     ];
     let mut buf = Vec::new();
-    c.encode_value(&mut buf, 6, &change(Op::Update, None, Some(row)), 0)
+    c.encode_value(&mut buf, 6, &change(Op::Update, None, Some(row)), 0, None)
         .unwrap();
     let v = decode(&c.value_schema, &buf, 6);
     assert_eq!(field(&v, "id"), &AV::Int(7));
@@ -206,8 +247,14 @@ fn flat_envelope_is_the_row_plus_added_fields() {
     let mut before = vec![Value::Absent; 7];
     before[0] = Value::Int32(9);
     buf.clear();
-    c.encode_value(&mut buf, 6, &change(Op::Delete, Some(before), None), 0)
-        .unwrap();
+    c.encode_value(
+        &mut buf,
+        6,
+        &change(Op::Delete, Some(before), None),
+        0,
+        None,
+    )
+    .unwrap();
     let v = decode(&c.value_schema, &buf, 6);
     assert_eq!(field(&v, "id"), &AV::Int(9));
     assert_eq!(unwrap_union(field(&v, "__op")), &AV::String("d".into()));
@@ -218,7 +265,7 @@ fn flat_envelope_is_the_row_plus_added_fields() {
     // A truncate has no row.
     buf.clear();
     assert!(c
-        .encode_value(&mut buf, 6, &change(Op::Truncate, None, None), 0)
+        .encode_value(&mut buf, 6, &change(Op::Truncate, None, None), 0, None)
         .is_err());
 }
 
@@ -229,7 +276,13 @@ fn a_value_that_does_not_fit_names_table_and_column() {
     row[2] = Value::Numeric("NaN".into());
     row[1] = Value::Null;
     let e = c
-        .encode_value(&mut Vec::new(), 1, &change(Op::Create, None, Some(row)), 0)
+        .encode_value(
+            &mut Vec::new(),
+            1,
+            &change(Op::Create, None, Some(row)),
+            0,
+            None,
+        )
         .unwrap_err();
     assert_eq!(e.table, "public.orders");
     assert_eq!(e.source.column, "amount");
@@ -396,7 +449,7 @@ mod every_kind {
             ..change(Op::Create, None, Some(row))
         };
         let mut buf = Vec::new();
-        c.encode_value(&mut buf, 9, &ch, 0).unwrap();
+        c.encode_value(&mut buf, 9, &ch, 0, None).unwrap();
         let v = decode(&c.value_schema, &buf, 9);
         let a = unwrap_union(field(&v, "after"));
         assert_eq!(rec(field(a, "tz")), &AV::String("23:00:00Z".into()));
@@ -493,7 +546,7 @@ mod every_kind {
             ..change(Op::Delete, Some(before), None)
         };
         let mut buf = Vec::new();
-        c.encode_value(&mut buf, 1, &ch, 0).unwrap();
+        c.encode_value(&mut buf, 1, &ch, 0, None).unwrap();
         let v = decode(&c.value_schema, &buf, 1);
         let b = unwrap_union(field(&v, "before"));
         assert_eq!(field(b, "iv"), &AV::Long(0));
@@ -529,6 +582,7 @@ mod every_kind {
                     ..change(Op::Create, None, Some(row))
                 },
                 0,
+                None,
             )
             .unwrap_err();
         assert_eq!(e.source.column, "grid");
