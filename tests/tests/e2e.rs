@@ -136,6 +136,19 @@ fn insert_update_delete_arrive_decoded_with_keys() {
     );
     assert_eq!(sluice.admin_get("/healthz").map(|x| x.0), Some(200));
     assert!(metrics.contains("sluice_source_lag_seconds "), "{metrics}");
+    for line in [
+        // key and value schemas of `orders`
+        "sluice_registry_requests_total{code=\"200\",op=\"register\"} 2",
+        "sluice_queue_capacity_events 4096",
+        "sluice_snapshot_running 0",
+        "sluice_schema_incompatible_total 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("sluice_snapshot_duration_seconds "),
+        "{metrics}"
+    );
     promtool_accepts(&metrics);
 
     let (status, took) = sluice.terminate();

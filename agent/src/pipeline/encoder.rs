@@ -42,6 +42,15 @@ impl Encoder {
         }
     }
 
+    async fn register(&self, subject: &str, schema: &str) -> Result<u32, PipelineError> {
+        let started = std::time::Instant::now();
+        let r = self.registry.register(subject, schema).await;
+        self.metrics
+            .ops
+            .registry_call("register", &r, started.elapsed());
+        Ok(r?)
+    }
+
     /// The codec for the change's table shape, registering its schemas when the shape is
     /// new.
     async fn entry(&mut self, table: &Arc<Table>) -> Result<&Entry, PipelineError> {
@@ -53,14 +62,8 @@ impl Encoder {
             let codec = TableCodec::new(table.clone(), &self.naming);
             let key_subject = format!("{}-key", codec.topic);
             let value_subject = format!("{}-value", codec.topic);
-            let key_id = self
-                .registry
-                .register(&key_subject, &codec.key_schema)
-                .await?;
-            let value_id = self
-                .registry
-                .register(&value_subject, &codec.value_schema)
-                .await?;
+            let key_id = self.register(&key_subject, &codec.key_schema).await?;
+            let value_id = self.register(&value_subject, &codec.value_schema).await?;
             self.metrics.schemas.with_label_values(&["key"]).inc();
             self.metrics.schemas.with_label_values(&["value"]).inc();
             tracing::info!(table = %table.name, topic = %codec.topic, key_id, value_id, "schemas registered");

@@ -251,6 +251,23 @@ async fn run_once(
     };
 
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    // Queue depth, sampled without keeping the channel open.
+    metrics.ops.queue_capacity.set(CHANNEL_CAPACITY as i64);
+    let queue = tx.downgrade();
+    let m = metrics.clone();
+    let queue_task = tokio::spawn(async move {
+        loop {
+            match queue.upgrade() {
+                Some(tx) => m
+                    .ops
+                    .queue_depth
+                    .set((tx.max_capacity() - tx.capacity()) as i64),
+                None => break,
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        m.ops.queue_depth.set(0);
+    });
     let (ack_tx, ack_rx) = watch::channel(Lsn::ZERO);
     let (status_tx, mut status_rx) = watch::channel(SourceStatus::default());
     let source_stop = CancellationToken::new();
@@ -304,5 +321,6 @@ async fn run_once(
         }
     };
     status_task.abort();
+    queue_task.abort();
     result
 }

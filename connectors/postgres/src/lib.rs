@@ -81,6 +81,9 @@ pub struct SourceStats {
     pub snapshot_tables_remaining: AtomicU64,
     /// Streamed changes skipped because a resumed snapshot's later piece holds them.
     pub snapshot_overlap_skipped: AtomicU64,
+    /// When the last snapshot (piece) started and finished, Unix µs; 0: never.
+    pub snapshot_started_us: std::sync::atomic::AtomicI64,
+    pub snapshot_finished_us: std::sync::atomic::AtomicI64,
     /// numeric NaN/±Infinity replaced by null (Avro decimals cannot hold them).
     pub special_numeric_values: AtomicU64,
     /// Values of a type without a faithful mapping, passed on as their text.

@@ -58,6 +58,9 @@ pub async fn run(
     stats
         .snapshot_tables_remaining
         .store(todo.len() as u64, Ordering::Relaxed);
+    stats
+        .snapshot_started_us
+        .store(unix_micros_now(), Ordering::Relaxed);
     let client = catalog::connect_sql(cfg).await?;
     client
         .batch_execute(&format!(
@@ -200,6 +203,9 @@ pub async fn run(
         .batch_execute("COMMIT")
         .await
         .map_err(PgError::sql("end snapshot transaction"))?;
+    stats
+        .snapshot_finished_us
+        .store(unix_micros_now(), Ordering::Relaxed);
     send(SourceEvent::Commit {
         commit_lsn: plan.commit_lsn,
         end_lsn: plan.commit_lsn,

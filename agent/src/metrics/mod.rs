@@ -1,5 +1,7 @@
 //! Prometheus metrics. Base units, `_total` counters, bounded labels (never LSNs or keys).
 
+mod ops;
+
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -61,6 +63,8 @@ pub struct Metrics {
     blocked_gauge: IntGaugeVec,
     /// Tables whose stream is stopped, with the reason (for /readyz).
     pub blocked: Mutex<Vec<(String, String)>>,
+    /// Registry requests, the source→sink queue, the snapshot's run.
+    pub ops: ops::Ops,
 }
 
 fn counter(name: &str, help: &str) -> IntCounter {
@@ -272,6 +276,7 @@ impl Metrics {
         for class in ["transient", "permanent"] {
             errors.with_label_values(&[class]);
         }
+        let ops = ops::Ops::new(&registry);
         Metrics {
             registry,
             events,
@@ -306,6 +311,7 @@ impl Metrics {
             blocked_changes,
             blocked_gauge,
             blocked: Mutex::new(Vec::new()),
+            ops,
         }
     }
 
@@ -321,6 +327,22 @@ impl Metrics {
     /// Copies the source's atomics into the registered metrics.
     fn sync_source(&self) {
         let s = &self.source;
+        let (started, finished) = (
+            s.snapshot_started_us.load(Ordering::Relaxed),
+            s.snapshot_finished_us.load(Ordering::Relaxed),
+        );
+        if started > 0 {
+            let running = finished < started;
+            let end = if running {
+                sluice_postgres::snapshot::unix_micros_now()
+            } else {
+                finished
+            };
+            self.ops.snapshot_running.set(i64::from(running));
+            self.ops
+                .snapshot_duration
+                .set((end - started).max(0) as f64 / 1e6);
+        }
         let sync = |c: &IntCounter, v: u64| {
             let cur = c.get();
             if v > cur {
