@@ -86,6 +86,7 @@ fn main() {
             status_interval: Duration::from_secs(10),
             toast: ToastMode::Reselect,
             heartbeat_interval: None,
+            tls: Default::default(),
         };
         let (tx, mut rx) = mpsc::channel(4096);
         let (_ack_tx, ack_rx) = watch::channel(Lsn::ZERO);

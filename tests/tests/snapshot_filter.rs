@@ -26,7 +26,7 @@ fn the_filter_orders_keys_like_the_snapshot_reads_them() {
         .unwrap();
     rt.block_on(async {
         let cfg: tokio_postgres::Config = pg.url_with_password().parse().unwrap();
-        let sql = catalog::connect_sql(&cfg).await.unwrap();
+        let sql = catalog::connect_sql(&cfg, &Default::default()).await.unwrap();
         let load = |name: &'static str| {
             let sql = &sql;
             async move {

@@ -49,6 +49,23 @@ pub struct PostgresSection {
     /// How long to wait for a slot another instance holds before stopping (exit 75).
     #[serde(default = "default_slot_busy")]
     pub slot_busy_timeout_secs: u64,
+    /// TLS to PostgreSQL (libpq's sslmode semantics).
+    pub tls: Option<PostgresTls>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresTls {
+    /// disable | prefer | require | verify-ca | verify-full
+    #[serde(default = "default_tls_mode")]
+    pub mode: String,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+fn default_tls_mode() -> String {
+    "prefer".into()
 }
 
 fn default_slot_busy() -> u64 {

@@ -258,6 +258,7 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     ));
                 }
             }
+            let tls = postgres_tls(pg.tls.as_ref(), &pgcfg, &resolve)?;
             if pg.status_interval_secs == 0 {
                 return Err(ConfigError::new(
                     "source.postgres.status_interval_secs",
@@ -282,6 +283,7 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                 },
                 heartbeat_interval: (pg.heartbeat_interval_secs > 0)
                     .then(|| Duration::from_secs(pg.heartbeat_interval_secs)),
+                tls,
             })
         }
     };
@@ -611,4 +613,61 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
         registry,
         admin_listen: cfg.admin.listen,
     })
+}
+
+/// `source.postgres.tls`, files read; without the section, the URL's `sslmode`
+/// (disable, prefer, require) or prefer.
+fn postgres_tls(
+    t: Option<&super::PostgresTls>,
+    pgcfg: &tokio_postgres::Config,
+    resolve: &dyn Fn(&std::path::Path) -> std::path::PathBuf,
+) -> Result<sluice_postgres::tls::TlsSettings, ConfigError> {
+    use sluice_postgres::tls::{TlsMode, TlsSettings};
+    let Some(t) = t else {
+        let mode = match pgcfg.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Disable => TlsMode::Disable,
+            tokio_postgres::config::SslMode::Require => TlsMode::Require,
+            _ => TlsMode::Prefer,
+        };
+        return Ok(TlsSettings {
+            mode,
+            ..Default::default()
+        });
+    };
+    let mode = TlsMode::parse(&t.mode).ok_or_else(|| {
+        ConfigError::new(
+            "source.postgres.tls.mode",
+            format!(
+                "{:?} is not a mode: use disable, prefer, require, verify-ca or verify-full",
+                t.mode
+            ),
+        )
+    })?;
+    let read = |key: &str, f: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>, ConfigError> {
+        f.as_ref()
+            .map(|p| {
+                let path = resolve(p);
+                std::fs::read(&path).map_err(|e| {
+                    ConfigError::new(key, format!("cannot read {}: {e}", path.display()))
+                })
+            })
+            .transpose()
+    };
+    let settings = TlsSettings {
+        mode,
+        ca_pem: read("source.postgres.tls.ca_file", &t.ca_file)?,
+        client_cert_pem: read("source.postgres.tls.cert_file", &t.cert_file)?,
+        client_key_pem: read("source.postgres.tls.key_file", &t.key_file)?,
+    };
+    if settings.client_cert_pem.is_some() != settings.client_key_pem.is_some() {
+        return Err(ConfigError::new(
+            "source.postgres.tls.cert_file",
+            "cert_file and key_file go together (a client certificate needs its key)",
+        ));
+    }
+    // Builds the TLS configuration now, so a bad file is a configuration error.
+    settings
+        .client_config()
+        .map_err(|e| ConfigError::new("source.postgres.tls", e.to_string()))?;
+    Ok(settings)
 }

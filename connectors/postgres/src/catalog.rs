@@ -25,16 +25,38 @@ pub fn qualified(t: &TableName) -> String {
 }
 
 /// Opens a regular SQL connection with pinned output settings.
-pub async fn connect_sql(cfg: &tokio_postgres::Config) -> Result<Client, PgError> {
-    let (client, conn) = cfg
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(PgError::sql("connect"))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "PostgreSQL SQL connection ended");
-        }
-    });
+pub async fn connect_sql(
+    cfg: &tokio_postgres::Config,
+    tls: &crate::tls::TlsSettings,
+) -> Result<Client, PgError> {
+    let mut cfg = cfg.clone();
+    cfg.ssl_mode(tls.ssl_mode());
+    fn run<F, E>(conn: F)
+    where
+        F: std::future::Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "PostgreSQL SQL connection ended");
+            }
+        });
+    }
+    let client = if tls.mode == crate::tls::TlsMode::Disable {
+        let (c, conn) = cfg
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(PgError::sql("connect"))?;
+        run(conn);
+        c
+    } else {
+        let (c, conn) = cfg
+            .connect(tls.make_connect()?)
+            .await
+            .map_err(PgError::sql("connect"))?;
+        run(conn);
+        c
+    };
     client
         .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'")
         .await

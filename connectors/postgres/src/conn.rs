@@ -11,10 +11,15 @@ use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
 use postgres_protocol::message::backend::{ErrorFields, Message};
 use postgres_protocol::message::frontend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::error::{PgError, ServerError};
+use crate::tls::TlsSettings;
+
+/// The connection's byte stream: plain TCP or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
 
 /// Where and as whom to connect.
 #[derive(Clone, Debug)]
@@ -25,11 +30,12 @@ pub struct ConnectParams {
     pub password: Option<String>,
     pub dbname: String,
     pub application_name: String,
+    pub tls: TlsSettings,
 }
 
 impl ConnectParams {
     /// Reads the parameters from a tokio-postgres config (parsed from the configured URL).
-    pub fn from_config(cfg: &tokio_postgres::Config) -> Result<Self, PgError> {
+    pub fn from_config(cfg: &tokio_postgres::Config, tls: &TlsSettings) -> Result<Self, PgError> {
         let host = match cfg.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
             #[cfg(unix)]
@@ -59,6 +65,7 @@ impl ConnectParams {
             password,
             dbname,
             application_name: cfg.get_application_name().unwrap_or("sluice").to_string(),
+            tls: tls.clone(),
         })
     }
 }
@@ -68,7 +75,7 @@ pub type TextRows = Vec<Vec<Option<String>>>;
 
 /// An open replication connection.
 pub struct ReplicationConn {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     rbuf: BytesMut,
     wbuf: BytesMut,
     server_version: u32,
@@ -78,6 +85,44 @@ pub struct ReplicationConn {
 enum Backend {
     CopyBoth,
     Msg(Message),
+}
+
+/// SSLRequest, then the TLS handshake if the server accepts (or plain TCP when the mode
+/// allows it).
+async fn negotiate_tls(mut stream: TcpStream, p: &ConnectParams) -> Result<Box<dyn Stream>, PgError> {
+    if p.tls.mode == crate::tls::TlsMode::Disable {
+        return Ok(Box::new(stream));
+    }
+    let mut req = BytesMut::new();
+    frontend::ssl_request(&mut req);
+    stream.write_all(&req).await?;
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).await?;
+    match answer[0] {
+        b'S' => {
+            let config = p.tls.client_config()?;
+            let name = TlsSettings::server_name(&p.host)?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+                .map_err(|e| {
+                    PgError::Config(format!(
+                        "TLS handshake with PostgreSQL at {}:{} failed: {e}. Fix: check source.postgres.tls (ca_file must hold the CA that signed the server's certificate; verify-full also needs the certificate to name the host {:?})",
+                        p.host, p.port, p.host
+                    ))
+                })?;
+            Ok(Box::new(tls))
+        }
+        b'N' if !p.tls.mode.required() => Ok(Box::new(stream)),
+        b'N' => Err(PgError::Config(format!(
+            "PostgreSQL at {}:{} does not offer TLS, and source.postgres.tls.mode is {:?}. Fix: enable ssl on the server, or lower the mode",
+            p.host, p.port, p.tls.mode
+        ))),
+        other => Err(PgError::protocol(
+            "SSLRequest",
+            format!("unexpected answer byte {other:#04x}"),
+        )),
+    }
 }
 
 impl ReplicationConn {
@@ -90,6 +135,7 @@ impl ReplicationConn {
                 source,
             })?;
         stream.set_nodelay(true)?;
+        let stream = negotiate_tls(stream, p).await?;
         let mut conn = ReplicationConn {
             stream,
             rbuf: BytesMut::with_capacity(64 * 1024),

@@ -59,7 +59,7 @@ pub enum PgError {
         context: String,
         error: Box<ServerError>,
     },
-    #[error("PostgreSQL {context}: {source}")]
+    #[error("PostgreSQL {context}: {}", with_causes(source))]
     Sql {
         context: String,
         source: tokio_postgres::Error,
@@ -98,6 +98,21 @@ impl Classify for PgError {
             | PgError::PipelineClosed => ErrorClass::Permanent,
         }
     }
+}
+
+/// An error and its causes (a TLS failure's reason is only in the cause), each once.
+fn with_causes(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl PgError {

@@ -15,6 +15,7 @@ pub mod slot;
 pub mod snapshot;
 pub mod stream;
 pub mod text;
+pub mod tls;
 
 use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
@@ -105,6 +106,7 @@ pub struct SourceConfig {
     pub toast: ToastMode,
     /// Interval of `pg_logical_emit_message` heartbeats; `None` disables them.
     pub heartbeat_interval: Option<Duration>,
+    pub tls: tls::TlsSettings,
 }
 
 /// The pgoutput protocol version for a server version: 1 before 14, then 2 (14), 3 (15),
@@ -141,13 +143,13 @@ pub async fn run(
     stats: Arc<SourceStats>,
     shutdown: CancellationToken,
 ) -> Result<(), PgError> {
-    let sql = catalog::connect_sql(&cfg.pg).await?;
+    let sql = catalog::connect_sql(&cfg.pg, &cfg.tls).await?;
     catalog::check_server(&sql).await?;
     catalog::check_privileges(&sql, &cfg.tables).await?;
     catalog::check_tables(&sql, &cfg.tables).await?;
     catalog::ensure_publication(&sql, &cfg.publication, &cfg.tables).await?;
 
-    let params = conn::ConnectParams::from_config(&cfg.pg)?;
+    let params = conn::ConnectParams::from_config(&cfg.pg, &cfg.tls)?;
     let mut repl = conn::ReplicationConn::connect(&params).await?;
     status.send_modify(|s| s.connected = true);
     let version = repl.server_version();

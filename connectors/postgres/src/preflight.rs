@@ -25,7 +25,7 @@ pub async fn run(cfg: &SourceConfig) -> Vec<CheckResult> {
         cfg.pg.get_dbname().unwrap_or_default(),
         cfg.pg.get_user().unwrap_or_default(),
     );
-    let sql = match catalog::connect_sql(&cfg.pg).await {
+    let sql = match catalog::connect_sql(&cfg.pg, &cfg.tls).await {
         Ok(c) => {
             out.push(CheckResult::pass(AREA, "connection", target.clone()));
             c
@@ -36,7 +36,7 @@ pub async fn run(cfg: &SourceConfig) -> Vec<CheckResult> {
                 "connection",
                 format!(
                     "{target}: {e}. Fix: check source.postgres.url (host, port, database, user), the password \
-                     (source.postgres.password_file) and pg_hba.conf"
+                     (source.postgres.password_file), pg_hba.conf, and for TLS source.postgres.tls (mode, ca_file)"
                 ),
             ));
             return out;
@@ -216,7 +216,7 @@ async fn replication_connection(cfg: &SourceConfig) -> CheckResult {
         "Fix: allow it in pg_hba.conf with a line such as `host {db} {user} <client address> scram-sha-256` \
          (logical replication connections match on the database name; the `replication` keyword does not cover them)"
     );
-    let params = match ConnectParams::from_config(&cfg.pg) {
+    let params = match ConnectParams::from_config(&cfg.pg, &cfg.tls) {
         Ok(p) => p,
         Err(e) => return CheckResult::fail(AREA, what, e.to_string()),
     };

@@ -192,7 +192,7 @@ async fn create_and_snapshot(
             tables: &cfg.tables,
             after: None,
         };
-        if let Err(e) = snapshot::run(&cfg.pg, plan, tx, stats).await {
+        if let Err(e) = snapshot::run(&cfg.pg, &cfg.tls, plan, tx, stats).await {
             // Without the slot, the next start snapshots again instead of silently
             // missing the rows not yet read.
             let _ = repl
@@ -221,7 +221,7 @@ async fn resume_snapshot(
     let (Some(progress), Some(resume)) = (&p.snapshot, p.resume) else {
         return Err(PgError::protocol("snapshot", "resume without progress"));
     };
-    let params = crate::conn::ConnectParams::from_config(&cfg.pg)?;
+    let params = crate::conn::ConnectParams::from_config(&cfg.pg, &cfg.tls)?;
     let mut temp = ReplicationConn::connect(&params).await?;
     let name = temp_slot_name(&cfg.slot);
     let name_q = catalog::quote_ident(&name);
@@ -275,7 +275,7 @@ async fn resume_snapshot(
         tables: &tables,
         after: after.clone(),
     };
-    let read = snapshot::run(&cfg.pg, plan, tx, stats).await;
+    let read = snapshot::run(&cfg.pg, &cfg.tls, plan, tx, stats).await;
     let _ = temp.terminate().await;
     let n = read?;
     tracing::info!(rows = n, "snapshot resumed and finished");

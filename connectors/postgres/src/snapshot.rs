@@ -44,6 +44,7 @@ pub struct Plan<'a> {
 /// op `r`, preceded by the piece's description. Returns the number of rows read.
 pub async fn run(
     cfg: &tokio_postgres::Config,
+    tls: &crate::tls::TlsSettings,
     plan: Plan<'_>,
     tx: &mpsc::Sender<SourceEvent>,
     stats: &crate::SourceStats,
@@ -61,7 +62,7 @@ pub async fn run(
     stats
         .snapshot_started_us
         .store(unix_micros_now(), Ordering::Relaxed);
-    let client = catalog::connect_sql(cfg).await?;
+    let client = catalog::connect_sql(cfg, tls).await?;
     client
         .batch_execute(&format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
