@@ -643,16 +643,17 @@ fn postgres_tls(
             ),
         )
     })?;
-    let read = |key: &str, f: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>, ConfigError> {
-        f.as_ref()
-            .map(|p| {
-                let path = resolve(p);
-                std::fs::read(&path).map_err(|e| {
-                    ConfigError::new(key, format!("cannot read {}: {e}", path.display()))
+    let read =
+        |key: &str, f: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>, ConfigError> {
+            f.as_ref()
+                .map(|p| {
+                    let path = resolve(p);
+                    std::fs::read(&path).map_err(|e| {
+                        ConfigError::new(key, format!("cannot read {}: {e}", path.display()))
+                    })
                 })
-            })
-            .transpose()
-    };
+                .transpose()
+        };
     let settings = TlsSettings {
         mode,
         ca_pem: read("source.postgres.tls.ca_file", &t.ca_file)?,

@@ -89,7 +89,10 @@ enum Backend {
 
 /// SSLRequest, then the TLS handshake if the server accepts (or plain TCP when the mode
 /// allows it).
-async fn negotiate_tls(mut stream: TcpStream, p: &ConnectParams) -> Result<Box<dyn Stream>, PgError> {
+async fn negotiate_tls(
+    mut stream: TcpStream,
+    p: &ConnectParams,
+) -> Result<Box<dyn Stream>, PgError> {
     if p.tls.mode == crate::tls::TlsMode::Disable {
         return Ok(Box::new(stream));
     }

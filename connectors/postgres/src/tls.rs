@@ -109,12 +109,10 @@ impl TlsSettings {
         let verifier: Arc<dyn ServerCertVerifier> = match roots {
             None => Arc::new(AnyCert(provider())),
             Some(roots) => {
-                let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    roots,
-                    provider(),
-                )
-                .build()
-                .map_err(|e| config_err("ca_file", e))?;
+                let webpki =
+                    rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
+                        .build()
+                        .map_err(|e| config_err("ca_file", e))?;
                 Arc::new(Chain {
                     inner: webpki,
                     check_name: self.mode == TlsMode::VerifyFull,
