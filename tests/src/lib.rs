@@ -67,7 +67,11 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(ddl: &str, tables: &[&str]) -> Stack {
-        let pg = pg::Postgres::start();
+        Self::with_postgres(pg::Postgres::start(), ddl, tables)
+    }
+
+    /// The same on a given cluster (e.g. `Postgres::start_version(18)`).
+    pub fn with_postgres(pg: pg::Postgres, ddl: &str, tables: &[&str]) -> Stack {
         let broker = broker::Broker::start();
         pg.psql(ddl);
         let setup = sluice::Setup::new();

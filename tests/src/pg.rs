@@ -1,6 +1,11 @@
-//! A throwaway PostgreSQL 15 cluster: initdb in a temp dir (as user `postgres` when we
+//! A throwaway PostgreSQL cluster: initdb in a temp dir (as user `postgres` when we
 //! are root: the server refuses to run as root), loopback only, a free port,
 //! `wal_level = logical`, SCRAM passwords. Stopped and deleted on drop.
+//!
+//! `Postgres::start()` uses the apt PostgreSQL 15; `Postgres::start_version(major)` the
+//! server binaries `scripts/setup.sh` unpacks into `.tools/pg/<major>/` (14, 17, 18).
+//! Those installs carry no client programs: `psql` and `program("pg_recvlogical")` then
+//! come from the apt install (the client protocol is the same across versions).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +18,11 @@ pub const DATABASE: &str = "shop";
 pub struct Postgres {
     pub port: u16,
     dir: tempfile::TempDir,
+    /// The server install's programs (initdb, pg_ctl, postgres, maybe client programs).
     bin: PathBuf,
+    /// `LD_LIBRARY_PATH` for the programs in `bin`: the install's own lib dir when it is
+    /// not a system install.
+    lib: Option<PathBuf>,
 }
 
 fn is_root() -> bool {
@@ -35,18 +44,51 @@ fn pg_bin() -> PathBuf {
     panic!("no PostgreSQL server binaries under /usr/lib/postgresql; run scripts/setup.sh");
 }
 
+/// The server install of one major version: `.tools/pg/<major>` (from scripts/setup.sh),
+/// else the system's `/usr/lib/postgresql/<major>`. Returns (bin, lib dir to put on
+/// `LD_LIBRARY_PATH`).
+fn pg_install(major: u32) -> (PathBuf, Option<PathBuf>) {
+    let tools = crate::tools_dir().join("pg").join(major.to_string());
+    if tools.join("bin/initdb").exists() {
+        return (tools.join("bin"), Some(tools.join("lib")));
+    }
+    let system = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
+    if system.join("initdb").exists() {
+        return (system, None);
+    }
+    panic!(
+        "PostgreSQL {major} is not installed: neither {} nor {} exists; run scripts/setup.sh \
+         (it unpacks PostgreSQL 14, 17 and 18 into .tools/pg/)",
+        tools.join("bin/initdb").display(),
+        system.join("initdb").display()
+    );
+}
+
 impl Postgres {
+    /// A cluster of the apt-installed PostgreSQL (15).
     pub fn start() -> Postgres {
+        Self::start_with(pg_bin(), None)
+    }
+
+    /// A cluster of PostgreSQL `major`: `.tools/pg/<major>` from scripts/setup.sh (14, 17,
+    /// 18), else the system's install of that major. Panics, naming scripts/setup.sh,
+    /// when neither exists.
+    pub fn start_version(major: u32) -> Postgres {
+        let (bin, lib) = pg_install(major);
+        Self::start_with(bin, lib)
+    }
+
+    fn start_with(bin: PathBuf, lib: Option<PathBuf>) -> Postgres {
         let dir = tempfile::Builder::new()
             .prefix("sluice-pg-")
             .tempdir()
             .expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let bin = pg_bin();
         let pg = Postgres {
             port: crate::free_port(),
             dir,
             bin,
+            lib,
         };
         let pwfile = pg.dir.path().join("pw");
         std::fs::write(&pwfile, PASSWORD).unwrap();
@@ -131,6 +173,10 @@ impl Postgres {
         } else {
             Command::new(&exe)
         };
+        // runuser keeps the environment, so pg_ctl and the postgres it starts see it too.
+        if let Some(lib) = &self.lib {
+            cmd.env("LD_LIBRARY_PATH", lib);
+        }
         cmd.args(args)
             .current_dir(self.dir.path())
             .output()
@@ -183,7 +229,8 @@ impl Postgres {
     }
 
     pub fn psql_db(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
+        let out = self
+            .command("psql")
             .args([
                 "-h",
                 "127.0.0.1",
@@ -214,12 +261,45 @@ impl Postgres {
         s.parse().unwrap_or(0)
     }
 
-    /// The current WAL insert position as a number.
-    /// A PostgreSQL client program of this server's version (`pg_recvlogical`, ...).
+    /// A PostgreSQL client program (`pg_recvlogical`, ...): this server's own when its
+    /// install has it, else the apt install's. Run it with [`Postgres::command`] (or set
+    /// `LD_LIBRARY_PATH` from [`Postgres::library_path`]).
     pub fn program(&self, name: &str) -> PathBuf {
-        self.bin.join(name)
+        let own = self.bin.join(name);
+        if own.exists() {
+            own
+        } else {
+            pg_bin().join(name)
+        }
     }
 
+    /// The lib dir the programs of this server's install need on `LD_LIBRARY_PATH`
+    /// (None for a system install).
+    pub fn library_path(&self) -> Option<&Path> {
+        self.lib.as_deref()
+    }
+
+    /// A `Command` for [`Postgres::program`]`(name)`, with `LD_LIBRARY_PATH` set when the
+    /// program comes from a non-system install.
+    pub fn command(&self, name: &str) -> Command {
+        let exe = self.program(name);
+        let mut cmd = Command::new(&exe);
+        if let Some(lib) = &self.lib {
+            if exe.starts_with(&self.bin) {
+                cmd.env("LD_LIBRARY_PATH", lib);
+            }
+        }
+        cmd
+    }
+
+    /// The server's `server_version_num` (e.g. 180004).
+    pub fn server_version_num(&self) -> u32 {
+        let v = self.psql_db("postgres", "SHOW server_version_num");
+        v.parse()
+            .unwrap_or_else(|e| panic!("bad server_version_num {v:?}: {e}"))
+    }
+
+    /// The current WAL insert position as a number.
     pub fn current_lsn(&self) -> u64 {
         self.psql("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint")
             .parse()

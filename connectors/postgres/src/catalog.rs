@@ -262,7 +262,7 @@ pub async fn table_by_oid(client: &Client, oid: u32) -> Result<Option<Table>, Pg
                     COALESCE((SELECT a.attnum = ANY (i.indkey) FROM pg_index i \
                               WHERE i.indrelid = a.attrelid AND (i.indisprimary OR i.indisreplident) \
                               ORDER BY i.indisreplident DESC LIMIT 1), false), \
-                    a.attndims, \
+                    a.attndims::int4, \
                     CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END \
              FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
@@ -461,7 +461,7 @@ pub async fn load_types(client: &Client, roots: &[u32]) -> Result<TypeCatalog, P
                               AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), \
                         ARRAY(SELECT a.atttypmod FROM pg_attribute a WHERE a.attrelid = t.typrelid \
                               AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), \
-                        ARRAY(SELECT a.attndims FROM pg_attribute a WHERE a.attrelid = t.typrelid \
+                        ARRAY(SELECT a.attndims::int4 FROM pg_attribute a WHERE a.attrelid = t.typrelid \
                               AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), \
                         COALESCE((SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid), 0), \
                         COALESCE((SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid), 0) \
