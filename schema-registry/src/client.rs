@@ -374,6 +374,59 @@ impl RegistryClient {
         Ok(compatibility_level)
     }
 
+    /// A subject's own compatibility level (`GET /config/{subject}`), `None` when it has
+    /// none (40408: it follows the global level).
+    pub async fn subject_compatibility(
+        &self,
+        subject: &str,
+    ) -> Result<Option<String>, ClientError> {
+        let url = self.url(&["config", subject]);
+        let op = format!("reading the compatibility level of subject '{subject}'");
+        match self
+            .send::<ConfigBody>(|| self.http.get(url.clone()), &op)
+            .await
+        {
+            Ok(c) => Ok(Some(c.compatibility_level)),
+            Err(ClientError::Registry {
+                error_code: 40408, ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets a subject's compatibility level (`PUT /config/{subject}`); `None` removes the
+    /// subject's own level (`DELETE /config/{subject}`), so it follows the global one.
+    pub async fn set_subject_compatibility(
+        &self,
+        subject: &str,
+        level: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let url = self.url(&["config", subject]);
+        let op = format!("setting the compatibility level of subject '{subject}'");
+        #[derive(Deserialize)]
+        struct Any {}
+        match level {
+            Some(level) => {
+                let body = serde_json::json!({ "compatibility": level }).to_string();
+                self.send::<Any>(
+                    || {
+                        self.http
+                            .put(url.clone())
+                            .header(CONTENT_TYPE, CONTENT_TYPE_V1)
+                            .body(body.clone())
+                    },
+                    &op,
+                )
+                .await?;
+            }
+            None => {
+                self.send::<Any>(|| self.http.delete(url.clone()), &op)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The schema text registered with `id`. Cached.
     pub async fn schema_by_id(&self, id: u32) -> Result<String, ClientError> {
         if let Some(s) = self

@@ -188,3 +188,49 @@ fn compatible_changes_evolve_and_an_incompatible_one_stops_only_its_table() {
     let (st, _) = s.terminate();
     assert!(st.success(), "{}", s.log_text());
 }
+
+#[test]
+fn register_anyway_registers_a_refused_schema_and_restores_the_subject_level() {
+    let pg = Postgres::start();
+    let broker = Broker::start();
+    pg.psql("CREATE TABLE e (id int PRIMARY KEY, c int)");
+    let setup = Setup::new();
+    let config = setup.write_config(&pg, &broker.bootstrap(), &["public.e"], "");
+    let mut s = Sluice::start_with_env(
+        &config,
+        setup.admin_port,
+        &[(
+            "SLUICE__SCHEMA_REGISTRY__ON_INCOMPATIBLE",
+            "register_anyway",
+        )],
+    );
+    s.wait_ready();
+    pg.psql("INSERT INTO e VALUES (1, 5)");
+    let topic = "shop.public.e";
+    reader::read(&broker.bootstrap(), &setup.registry_url(), topic, 1, None);
+    // A subject-level setting, to be put back afterwards.
+    let (code, body) = http_put(
+        setup.registry_port,
+        "/config/shop.public.e-value",
+        r#"{"compatibility": "FULL"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+
+    pg.psql(
+        "ALTER TABLE e ALTER COLUMN c TYPE text USING c::text; INSERT INTO e VALUES (2, 'ten')",
+    );
+    let recs = reader::read(&broker.bootstrap(), &setup.registry_url(), topic, 2, None);
+    assert_eq!(recs[1]["value"]["after"], json!({"id": 2, "c": "ten"}));
+    assert_eq!(versions(&setup, "shop.public.e-value"), [1, 2]);
+    let (_, body) = http_get(setup.registry_port, "/config/shop.public.e-value").unwrap();
+    let level: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(level["compatibilityLevel"], json!("FULL"), "{body}");
+    let (_, metrics) = s.admin_get("/metrics").unwrap();
+    assert!(
+        metrics.contains("sluice_schema_registered_anyway_total 1"),
+        "{metrics}"
+    );
+    assert!(s.admin_get("/readyz").is_some_and(|(c, _)| c == 200));
+    let (st, _) = s.terminate();
+    assert!(st.success(), "{}", s.log_text());
+}

@@ -237,6 +237,7 @@ pub enum OnIncompatibleSetting {
     BlockTable,
     Fail,
     SkipTable,
+    RegisterAnyway,
 }
 
 impl Default for RegistrySection {

@@ -11,6 +11,8 @@ pub struct Ops {
     registry_latency: HistogramVec,
     /// Schemas the registry refused as incompatible (HTTP 409).
     pub incompatible: IntCounter,
+    /// Refused schemas registered anyway (`on_incompatible: register_anyway`).
+    pub registered_anyway: IntCounter,
     /// Events waiting between source and sink, and the queue's capacity.
     pub queue_depth: IntGauge,
     pub queue_capacity: IntGauge,
@@ -43,6 +45,11 @@ impl Ops {
                 "New schemas the registry refused as incompatible",
             )
             .expect("valid metric"),
+            registered_anyway: IntCounter::new(
+                "sluice_schema_registered_anyway_total",
+                "Incompatible schemas registered anyway under compatibility NONE (on_incompatible: register_anyway)",
+            )
+            .expect("valid metric"),
             queue_depth: IntGauge::new(
                 "sluice_queue_events",
                 "Events decoded and waiting for the sink (bounded: at capacity the source stops reading)",
@@ -68,6 +75,7 @@ impl Ops {
             Box::new(ops.registry_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(ops.registry_latency.clone()),
             Box::new(ops.incompatible.clone()),
+            Box::new(ops.registered_anyway.clone()),
             Box::new(ops.queue_depth.clone()),
             Box::new(ops.queue_capacity.clone()),
             Box::new(ops.snapshot_running.clone()),

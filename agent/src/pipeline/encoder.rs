@@ -25,6 +25,8 @@ pub struct Encoder {
     registry: RegistryClient,
     metrics: Arc<Metrics>,
     codecs: HashMap<TableId, Entry>,
+    /// `on_incompatible: register_anyway`: a refused schema is registered under NONE.
+    register_anyway: bool,
     /// The last encoded key (empty: no key) and value, Confluent framed.
     pub key: Vec<u8>,
     pub value: Vec<u8>,
@@ -37,9 +39,16 @@ impl Encoder {
             registry,
             metrics,
             codecs: HashMap::new(),
+            register_anyway: false,
             key: Vec::with_capacity(256),
             value: Vec::with_capacity(4096),
         }
+    }
+
+    /// Sets `on_incompatible: register_anyway`.
+    pub fn register_anyway(mut self, on: bool) -> Self {
+        self.register_anyway = on;
+        self
     }
 
     async fn register(&self, subject: &str, schema: &str) -> Result<u32, PipelineError> {
@@ -48,7 +57,43 @@ impl Encoder {
         self.metrics
             .ops
             .registry_call("register", &r, started.elapsed());
-        Ok(r?)
+        match r {
+            Err(sluice_schema_registry::ClientError::Registry { status: 409, .. })
+                if self.register_anyway =>
+            {
+                self.register_under_none(subject, schema).await
+            }
+            r => Ok(r?),
+        }
+    }
+
+    /// Registers a schema the subject's compatibility level refused: the subject's level
+    /// is set to NONE for this one registration, then put back as it was. Consumers
+    /// reading with the latest schema may break: this is the policy's explicit trade.
+    async fn register_under_none(&self, subject: &str, schema: &str) -> Result<u32, PipelineError> {
+        let before = self.registry.subject_compatibility(subject).await?;
+        tracing::warn!(
+            subject,
+            level = before.as_deref().unwrap_or("(global)"),
+            "schema_registry.on_incompatible: register_anyway: registering an incompatible schema under compatibility NONE; consumers reading with the latest schema may fail on older events"
+        );
+        self.registry
+            .set_subject_compatibility(subject, Some("NONE"))
+            .await?;
+        let started = std::time::Instant::now();
+        let r = self.registry.register(subject, schema).await;
+        self.metrics
+            .ops
+            .registry_call("register", &r, started.elapsed());
+        // Put the level back whatever the outcome.
+        let restored = self
+            .registry
+            .set_subject_compatibility(subject, before.as_deref())
+            .await;
+        let id = r?;
+        restored?;
+        self.metrics.ops.registered_anyway.inc();
+        Ok(id)
     }
 
     /// The codec for the change's table shape, registering its schemas when the shape is

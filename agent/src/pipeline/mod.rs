@@ -233,7 +233,8 @@ async fn run_once(
         transactional_id: cfg.transactional_id.clone(),
         slot: source_cfg.slot.clone(),
         topics,
-        encoder: encoder::Encoder::new(naming, registry, metrics.clone()),
+        encoder: encoder::Encoder::new(naming, registry, metrics.clone())
+            .register_anyway(cfg.on_incompatible == OnIncompatibleSetting::RegisterAnyway),
         metrics: metrics.clone(),
         tombstones: cfg.tombstones,
         skip_truncates: cfg.envelope == sluice_avro::Envelope::Flat,
@@ -246,6 +247,8 @@ async fn run_once(
             OnIncompatibleSetting::BlockTable => sink::OnIncompatible::BlockTable,
             OnIncompatibleSetting::Fail => sink::OnIncompatible::Fail,
             OnIncompatibleSetting::SkipTable => sink::OnIncompatible::SkipTable,
+            // Only reached if registering under NONE fails too.
+            OnIncompatibleSetting::RegisterAnyway => sink::OnIncompatible::Fail,
         },
         runtime_blocked: Default::default(),
     };
