@@ -188,6 +188,49 @@ async fn a_second_instance_fences_the_first_and_ids_stay_unique() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_standby_fences_the_writer_only_when_it_writes() {
+    let Some(tansu) = Tansu::start() else { return };
+    let topic = "_schemas_lazy";
+    let active = Server::serve(open(&tansu, topic).await).await;
+    let mut lazy = config(&tansu, topic);
+    lazy.lazy_writer = true;
+    let standby = Server::serve(Arc::new(Registry::open_kafka(lazy).await.unwrap())).await;
+
+    // The standby only reads: the active instance keeps writing, and the standby sees it.
+    for (subject, schema, id) in [("s", A, 1), ("t", B, 2)] {
+        assert_eq!(
+            active
+                .post(
+                    &format!("/subjects/{subject}/versions"),
+                    &json!({"schema": schema})
+                )
+                .await
+                .1,
+            json!({ "id": id })
+        );
+    }
+    let reg = standby.reg.clone();
+    eventually("the standby to see id 2", || reg.schema(2).is_some()).await;
+
+    // Its first write makes it the writer: it continues the ids and fences the other.
+    assert_eq!(
+        standby
+            .post("/subjects/s/versions", &json!({"schema": A2}))
+            .await
+            .1,
+        json!({"id": 3})
+    );
+    let r = active
+        .post("/subjects/u/versions", &json!({"schema": "\"long\""}))
+        .await;
+    assert_error(&r, 500, 50001);
+    assert!(r.1["message"].as_str().unwrap().contains("fenced"), "{r:?}");
+    assert_eq!(standby.get("/subjects/s/versions").await.1, json!([1, 2]));
+    active.stop().await;
+    standby.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_registrations_of_one_schema_get_one_id() {
     let Some(tansu) = Tansu::start() else { return };
     let srv = Server::serve(open(&tansu, "_schemas_concurrent").await).await;

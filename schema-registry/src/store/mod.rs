@@ -103,6 +103,13 @@ pub(crate) trait Backend: Send + Sync {
     /// state (in log order with the records of any other writer) before
     /// returning `Ok`.
     fn append(&self, batch: &[Record]) -> Result<(), RegistryError>;
+
+    /// Called before a change is computed, with the writer lock held: a backend that
+    /// becomes the writer only on its first write does so here, and catches up with
+    /// what another writer committed, so the change is computed from the latest state.
+    fn prepare_write(&self) -> Result<(), RegistryError> {
+        Ok(())
+    }
 }
 
 /// The state shared by the registry and its backend.
@@ -218,6 +225,13 @@ impl Registry {
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
         self.shared.read()
+    }
+
+    /// Takes the writer lock and readies the storage for a change.
+    fn begin_write(&self) -> Result<MutexGuard<'_, ()>, ApiError> {
+        let guard = lock(&self.writer);
+        self.backend.prepare_write()?;
+        Ok(guard)
     }
 
     /// Write `batch` and check that it took effect.

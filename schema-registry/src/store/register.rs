@@ -11,7 +11,7 @@ use crate::schema::PreparedSchema;
 use super::record::{Record, VersionValue};
 use super::state::State;
 use super::write::{not_permitted, read_only};
-use super::{lock, Registry, VersionSpec, MAX_ID};
+use super::{Registry, VersionSpec, MAX_ID};
 
 /// An explicit id and/or version in a registration (IMPORT mode).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -135,7 +135,7 @@ impl Registry {
         if let Some(done) = existing_registration(&self.read(), subject, schema, explicit) {
             return done;
         }
-        let _writer = lock(&self.writer);
+        let _writer = self.begin_write()?;
         let st = self.read();
         if let Some(done) = existing_registration(&st, subject, schema, explicit) {
             return done;

@@ -7,7 +7,7 @@ use crate::mode::Mode;
 
 use super::record::{Record, VersionValue};
 use super::state::State;
-use super::{lock, read, Deleted, Registry, VersionSpec};
+use super::{read, Deleted, Registry, VersionSpec};
 
 pub(super) fn read_only(subject: &str) -> ApiError {
     ApiError::operation_not_permitted(format!("Subject {subject} is in read-only mode"))
@@ -64,7 +64,7 @@ impl Registry {
     /// first, are removed and returned). Either removes the subject's own
     /// compatibility level and mode.
     pub fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<u32>, ApiError> {
-        let _writer = lock(&self.writer);
+        let _writer = self.begin_write()?;
         let st = self.read();
         if st.effective_mode(subject).is_read_only() {
             return Err(read_only(subject));
@@ -111,7 +111,7 @@ impl Registry {
         spec: VersionSpec,
         permanent: bool,
     ) -> Result<u32, ApiError> {
-        let _writer = lock(&self.writer);
+        let _writer = self.begin_write()?;
         let st = self.read();
         if st.effective_mode(subject).is_read_only() {
             return Err(read_only(subject));
@@ -159,7 +159,7 @@ impl Registry {
         subject: Option<&str>,
         level: CompatibilityLevel,
     ) -> Result<(), ApiError> {
-        let _writer = lock(&self.writer);
+        let _writer = self.begin_write()?;
         self.commit(&[Record::Config {
             subject: subject.map(str::to_string),
             level: Some(level),
@@ -169,7 +169,7 @@ impl Registry {
     /// Remove the compatibility level of `subject` (40401 when it has none)
     /// or the global one (back to the default); returns the removed level.
     pub fn delete_level(&self, subject: Option<&str>) -> Result<CompatibilityLevel, ApiError> {
-        let _writer = lock(&self.writer);
+        let _writer = self.begin_write()?;
         let old = {
             let st = self.read();
             match subject {
@@ -190,7 +190,7 @@ impl Registry {
     /// Set the mode of `subject`, or the global one. Switching to IMPORT
     /// while (the) subject(s) have live versions needs `force`.
     pub fn set_mode(&self, subject: Option<&str>, mode: Mode, force: bool) -> Result<(), ApiError> {
-        let _writer = lock(&self.writer);
+        let _writer = self.begin_write()?;
         {
             let st = self.read();
             let current = match subject {
@@ -218,7 +218,7 @@ impl Registry {
 
     /// Remove the mode of `subject` (40401 when it has none); returns it.
     pub fn delete_mode(&self, subject: &str) -> Result<Mode, ApiError> {
-        let _writer = lock(&self.writer);
+        let _writer = self.begin_write()?;
         let old = self
             .read()
             .subject_modes

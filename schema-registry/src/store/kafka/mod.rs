@@ -71,6 +71,9 @@ pub struct KafkaStorageConfig {
     pub startup_timeout: Duration,
     /// Time allowed for one write (transaction plus reading it back).
     pub write_timeout: Duration,
+    /// Become the writer (and fence the previous one) only on the first write, not at
+    /// open: a standby instance that only serves reads then never fences the active one.
+    pub lazy_writer: bool,
 }
 
 impl KafkaStorageConfig {
@@ -83,6 +86,7 @@ impl KafkaStorageConfig {
             properties: Vec::new(),
             startup_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
+            lazy_writer: false,
         }
     }
 
@@ -105,6 +109,8 @@ struct Writer {
     needs_abort: bool,
     /// The reader must reach the end of the topic before the next write.
     needs_sync: bool,
+    /// Lazy: the producer is created and initialized on the first write.
+    pending_init: bool,
 }
 
 pub(crate) struct KafkaBackend {
@@ -217,18 +223,24 @@ impl KafkaBackend {
         // Everything below blocks (client creation, init_transactions, the
         // replay): all of it on a blocking thread.
         let (backend, high) = blocking(move || {
-            let producer = create_producer(&config)?;
-            // Become the writer: fences the previous instance and aborts its
-            // open transaction, so replaying after this sees everything it
-            // committed.
-            producer
-                .init_transactions(config.startup_timeout)
-                .map_err(|e| kafka_err(&config, "initializing the transactional producer (is the broker reachable and does it support transactions?)", e))?;
-            let (_, high) = producer
-                .client()
-                .fetch_watermarks(&config.topic, 0, config.startup_timeout)
-                .map_err(|e| kafka_err(&config, "reading the end offset", e))?;
+            let producer = if config.lazy_writer {
+                None
+            } else {
+                let producer = create_producer(&config)?;
+                // Become the writer: fences the previous instance and aborts its
+                // open transaction, so replaying after this sees everything it
+                // committed.
+                producer
+                    .init_transactions(config.startup_timeout)
+                    .map_err(|e| kafka_err(&config, "initializing the transactional producer (is the broker reachable and does it support transactions?)", e))?;
+                Some(producer)
+            };
             let consumer = create_consumer(&config)?;
+            let (_, high) = match &producer {
+                Some(p) => p.client().fetch_watermarks(&config.topic, 0, config.startup_timeout),
+                None => consumer.fetch_watermarks(&config.topic, 0, config.startup_timeout),
+            }
+            .map_err(|e| kafka_err(&config, "reading the end offset", e))?;
             let tail = Arc::new(Tail::default());
             let thread = {
                 let tail = tail.clone();
@@ -241,7 +253,8 @@ impl KafkaBackend {
             let backend = KafkaBackend {
                 config,
                 writer: Mutex::new(Writer {
-                    producer: Some(producer),
+                    pending_init: producer.is_none(),
+                    producer,
                     fenced: None,
                     needs_abort: false,
                     needs_sync: false,
@@ -258,7 +271,8 @@ impl KafkaBackend {
             topic = %backend.config.topic,
             end_offset = high,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "schema registry topic replayed; this instance is the writer"
+            lazy_writer = backend.config.lazy_writer,
+            "schema registry topic replayed; this instance is the writer (lazy: from its first write)"
         );
         Ok(backend)
     }
@@ -350,6 +364,31 @@ impl KafkaBackend {
 }
 
 impl Backend for KafkaBackend {
+    fn prepare_write(&self) -> Result<(), RegistryError> {
+        let mut guard = lock(&self.writer);
+        let w: &mut Writer = &mut guard;
+        if !w.pending_init || w.fenced.is_some() {
+            return Ok(());
+        }
+        let producer = create_producer(&self.config)?;
+        producer
+            .init_transactions(self.config.startup_timeout)
+            .map_err(|e| {
+                kafka_err(
+                    &self.config,
+                    "becoming the writer (initializing the transactional producer)",
+                    e,
+                )
+            })?;
+        // What another writer committed since the replay is applied before the change
+        // is computed.
+        self.sync_to_end(&producer)?;
+        tracing::info!(topic = %self.config.topic, "schema registry: this instance is now the writer");
+        w.producer = Some(producer);
+        w.pending_init = false;
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         format!(
             "Kafka topic '{}' at {}",
