@@ -24,6 +24,9 @@ use crate::metrics::Metrics;
 
 /// How long a stopping sink may spend committing its open transaction.
 const STOP_COMMIT_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a stopping sink waits for the source transaction in progress to end, so it
+/// commits whole; past this, the open Kafka transaction is aborted (and replayed later).
+const STOP_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct Sink {
     pub kafka: KafkaConfig,
@@ -116,10 +119,19 @@ impl Sink {
         let mut abandoned = false;
         let mut tick = tokio::time::interval(self.limits.linger.max(Duration::from_millis(10)) / 2);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Stopping inside a source transaction: until when its end is awaited.
+        let mut draining: Option<tokio::time::Instant> = None;
         let result: Result<(), PipelineError> = loop {
             tokio::select! {
                 biased;
-                _ = stop.cancelled() => break Ok(()),
+                _ = stop.cancelled(), if draining.is_none() => {
+                    if in_source_txn && open.since.is_some() {
+                        draining = Some(tokio::time::Instant::now() + STOP_DRAIN_TIMEOUT);
+                    } else {
+                        break Ok(());
+                    }
+                }
+                _ = tokio::time::sleep_until(draining.unwrap_or_else(tokio::time::Instant::now)), if draining.is_some() => break Ok(()),
                 _ = tick.tick() => {
                     let due = |t: Option<Instant>| t.is_some_and(|t| t.elapsed() >= self.limits.linger);
                     // Commit at source-transaction boundaries only: a source transaction is
@@ -127,7 +139,7 @@ impl Sink {
                     if !in_source_txn && (due(open.since) || (open.since.is_none() && due(dirty_since))) {
                         tokio::select! {
                             r = self.commit(&mut producer, &mut open, &mut next, &acked) => if let Err(e) = r { break Err(e) },
-                            _ = stop.cancelled() => { abandoned = true; break Ok(()) }
+                            _ = stop.cancelled(), if draining.is_none() => { abandoned = true; break Ok(()) }
                         }
                         dirty_since = None;
                     }
@@ -144,9 +156,12 @@ impl Sink {
                     if full {
                         tokio::select! {
                             r = self.commit(&mut producer, &mut open, &mut next, &acked) => if let Err(e) = r { break Err(e) },
-                            _ = stop.cancelled() => { abandoned = true; break Ok(()) }
+                            _ = stop.cancelled(), if draining.is_none() => { abandoned = true; break Ok(()) }
                         }
                         dirty_since = None;
+                    }
+                    if draining.is_some() && !in_source_txn {
+                        break Ok(());
                     }
                 }
             }
@@ -154,6 +169,20 @@ impl Sink {
         match result {
             Ok(()) if abandoned => {
                 tracing::warn!("stopped while a Kafka commit was in flight; its events are not confirmed and will be replayed if it did not commit");
+                Ok(())
+            }
+            Ok(()) if in_source_txn && open.since.is_some() => {
+                // A source transaction is committed whole (or in pieces only when it alone
+                // exceeds a limit): its unfinished part is aborted, and the next start
+                // replays it from the committed position.
+                tracing::warn!("stopped inside a source transaction: the open Kafka transaction is aborted; the next start replays it");
+                if let Some(p) = &producer {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), p.abort()).await;
+                    self.metrics
+                        .transactions
+                        .with_label_values(&["aborted"])
+                        .inc();
+                }
                 Ok(())
             }
             Ok(()) if open.since.is_some() || dirty_since.is_some() => {
