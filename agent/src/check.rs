@@ -62,6 +62,21 @@ pub fn report(results: &[CheckResult], mut w: impl Write) -> std::io::Result<boo
 async fn registry(cfg: &Validated) -> Vec<CheckResult> {
     match &cfg.registry {
         RegistrySettings::Bundled {
+            listen,
+            kafka_storage: Some(k),
+            ..
+        } => vec![
+            CheckResult::pass(
+                AREA,
+                "storage",
+                format!(
+                    "Kafka topic {} (created compacted at start if missing; the registry becomes its writer on its first write)",
+                    k.topic
+                ),
+            ),
+            listen_check(listen).await,
+        ],
+        RegistrySettings::Bundled {
             listen, data_dir, ..
         } => {
             let mut out = Vec::new();
@@ -80,14 +95,7 @@ async fn registry(cfg: &Validated) -> Vec<CheckResult> {
                     ),
                 ),
             });
-            out.push(match tokio::net::TcpListener::bind(listen).await {
-                Ok(_) => CheckResult::pass(AREA, "listen", format!("{listen} is free")),
-                Err(e) => CheckResult::warn(
-                    AREA,
-                    "listen",
-                    format!("{listen}: {e} (a running Sluice holds it, or another process does: then set schema_registry.listen)"),
-                ),
-            });
+            out.push(listen_check(listen).await);
             out
         }
         RegistrySettings::External { url, .. } => {
@@ -109,5 +117,16 @@ async fn registry(cfg: &Validated) -> Vec<CheckResult> {
                 ),
             }]
         }
+    }
+}
+
+async fn listen_check(listen: &std::net::SocketAddr) -> CheckResult {
+    match tokio::net::TcpListener::bind(listen).await {
+        Ok(_) => CheckResult::pass(AREA, "listen", format!("{listen} is free")),
+        Err(e) => CheckResult::warn(
+            AREA,
+            "listen",
+            format!("{listen}: {e} (a running Sluice holds it, or another process does: then set schema_registry.listen)"),
+        ),
     }
 }

@@ -590,8 +590,11 @@ def check_schema_matches_model() -> None:
 
 
 def known_metrics() -> set[str]:
-    text = (ROOT / "agent/src/metrics.rs").read_text()
-    return set(re.findall(r'"(sluice_[a-z0-9_]+)"', text))
+    text = "".join(p.read_text() for p in sorted((ROOT / "agent/src/metrics").glob("*.rs")))
+    names = set(re.findall(r'"(sluice_[a-z0-9_]+)"', text))
+    if not names:
+        raise SystemExit("no metric names found under agent/src/metrics/")
+    return names
 
 
 def metric_ok(name: str, known: set[str]) -> bool:

@@ -46,7 +46,7 @@ fn check_passes_on_a_good_setup_and_names_each_failure_with_its_fix() {
         ("kafka", "connection"),
         ("kafka", "transactions"),
         ("kafka", "offsets topic"),
-        ("registry", "data_dir"),
+        ("registry", "storage"),
     ] {
         assert!(
             line(&out, area, what).starts_with("PASS"),
@@ -124,7 +124,7 @@ fn check_passes_on_a_good_setup_and_names_each_failure_with_its_fix() {
             "",
             good.replace(
                 "data_dir: registry",
-                &format!("data_dir: {}/sub", file.display()),
+                &format!("data_dir: {}/sub\n  storage: directory", file.display()),
             ),
             "registry",
             "data_dir",

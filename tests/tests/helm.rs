@@ -3,7 +3,7 @@
 //! The checks live in `tests/helm/check_chart.py` (Helm v4 lint and offline render through
 //! helm-python-sdk, Kubernetes schema validation, yamllint, security settings, the rendered
 //! config accepted by `sluice check-config`, promtool on the alert rules, metric names of
-//! the alerts and the dashboard against `agent/src/metrics.rs`, hadolint). They run with the
+//! the alerts and the dashboard against `agent/src/metrics/`, hadolint). They run with the
 //! Python of `.tools/helm-venv`, which `scripts/setup.sh` creates (`./dev test` runs it
 //! first); without that venv the test is skipped with a note.
 

@@ -188,6 +188,12 @@ pub struct RegistrySection {
     /// Bundled: where schemas are stored (relative to the config file's directory).
     #[serde(default = "default_registry_dir")]
     pub data_dir: PathBuf,
+    /// Bundled: `kafka` (a compacted topic; default when sink.kafka is configured) or
+    /// `directory` (data_dir).
+    pub storage: Option<RegistryStorageSetting>,
+    /// Bundled, Kafka storage: the compacted topic holding the registry.
+    #[serde(default = "default_registry_topic")]
+    pub topic: String,
     /// When the registry refuses a table's new schema.
     #[serde(default)]
     pub on_incompatible: OnIncompatibleSetting,
@@ -222,6 +228,17 @@ pub struct RegistryTls {
     pub ca_file: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryStorageSetting {
+    Kafka,
+    Directory,
+}
+
+fn default_registry_topic() -> String {
+    "_sluice_schemas".into()
+}
+
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum EnvelopeSetting {
@@ -247,6 +264,8 @@ impl Default for RegistrySection {
             listen: default_registry_listen(),
             url: None,
             data_dir: default_registry_dir(),
+            storage: None,
+            topic: default_registry_topic(),
             on_incompatible: OnIncompatibleSetting::default(),
             basic_auth: None,
             tls: None,

@@ -42,6 +42,8 @@ pub enum RegistrySettings {
     Bundled {
         listen: SocketAddr,
         data_dir: PathBuf,
+        /// A compacted topic (the Kafka storage), or `None`: the directory `data_dir`.
+        kafka_storage: Option<sluice_schema_registry::KafkaStorageConfig>,
         /// Users allowed in (`schema_registry.basic_auth.users_file`).
         basic_auth: Option<BasicAuth>,
         /// HTTPS identity (`schema_registry.tls.cert_file`, `key_file`).
@@ -490,9 +492,43 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     Some(identity)
                 }
             };
+            let kafka_storage = match (r.storage, &kafka) {
+                (Some(super::RegistryStorageSetting::Directory), _) | (None, None) => None,
+                (Some(super::RegistryStorageSetting::Kafka), None) => {
+                    return Err(ConfigError::new(
+                        "schema_registry.storage",
+                        "kafka storage needs sink.kafka (the cluster to store the registry in); use storage: directory without it",
+                    ))
+                }
+                (_, Some(k)) => {
+                    if !valid_topic(&r.topic) {
+                        return Err(ConfigError::new(
+                            "schema_registry.topic",
+                            "not a valid topic name",
+                        ));
+                    }
+                    let mut s = sluice_schema_registry::KafkaStorageConfig::new(&k.bootstrap_servers);
+                    s.topic = r.topic.clone();
+                    s.transactional_id = format!("sluice-registry-{}", r.topic);
+                    s.replication_factor = k.topic_replication_factor;
+                    s.lazy_writer = true;
+                    s.properties = k
+                        .properties
+                        .iter()
+                        .filter(|(key, _)| {
+                            key.starts_with("security.")
+                                || key.starts_with("sasl.")
+                                || key.starts_with("ssl.")
+                        })
+                        .map(|(a, b)| (a.clone(), b.clone()))
+                        .collect();
+                    Some(s)
+                }
+            };
             RegistrySettings::Bundled {
                 listen: r.listen,
                 data_dir: resolve(&r.data_dir),
+                kafka_storage,
                 basic_auth,
                 tls,
             }

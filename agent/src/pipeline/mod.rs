@@ -35,28 +35,39 @@ async fn start_registry(
     let RegistrySettings::Bundled {
         listen,
         data_dir,
+        kafka_storage,
         basic_auth,
         tls,
     } = &cfg.registry
     else {
         return Ok(None);
     };
-    std::fs::create_dir_all(data_dir).with_context(|| {
-        format!(
-            "schema_registry.data_dir: cannot create {}",
-            data_dir.display()
-        )
-    })?;
-    let registry = Arc::new(Registry::open(data_dir).with_context(|| {
-        format!(
-            "schema_registry.data_dir: cannot open {}",
-            data_dir.display()
-        )
-    })?);
+    let registry = match kafka_storage {
+        Some(k) => Arc::new(Registry::open_kafka(k.clone()).await.with_context(|| {
+            format!(
+                "schema_registry: cannot open its Kafka storage (topic {}); check sink.kafka, or set schema_registry.storage: directory",
+                k.topic
+            )
+        })?),
+        None => {
+            std::fs::create_dir_all(data_dir).with_context(|| {
+                format!(
+                    "schema_registry.data_dir: cannot create {}",
+                    data_dir.display()
+                )
+            })?;
+            Arc::new(Registry::open(data_dir).with_context(|| {
+                format!(
+                    "schema_registry.data_dir: cannot open {}",
+                    data_dir.display()
+                )
+            })?)
+        }
+    };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
         format!("schema_registry.listen: cannot listen on {listen} (is another process using the port?)")
     })?;
-    tracing::info!(%listen, data_dir = %data_dir.display(), tls = tls.is_some(), basic_auth = basic_auth.is_some(), "bundled schema registry listening");
+    tracing::info!(%listen, storage = %registry.storage(), tls = tls.is_some(), basic_auth = basic_auth.is_some(), "bundled schema registry listening");
     let options = sluice_schema_registry::ServeOptions {
         basic_auth: basic_auth.clone(),
         tls: tls.clone(),
