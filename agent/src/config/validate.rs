@@ -43,7 +43,7 @@ pub enum RegistrySettings {
         listen: SocketAddr,
         data_dir: PathBuf,
         /// A compacted topic (the Kafka storage), or `None`: the directory `data_dir`.
-        kafka_storage: Option<sluice_schema_registry::KafkaStorageConfig>,
+        kafka_storage: Option<Box<sluice_schema_registry::KafkaStorageConfig>>,
         /// Users allowed in (`schema_registry.basic_auth.users_file`).
         basic_auth: Option<BasicAuth>,
         /// HTTPS identity (`schema_registry.tls.cert_file`, `key_file`).
@@ -522,7 +522,7 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                         })
                         .map(|(a, b)| (a.clone(), b.clone()))
                         .collect();
-                    Some(s)
+                    Some(Box::new(s))
                 }
             };
             RegistrySettings::Bundled {

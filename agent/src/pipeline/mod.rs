@@ -43,7 +43,7 @@ async fn start_registry(
         return Ok(None);
     };
     let registry = match kafka_storage {
-        Some(k) => Arc::new(Registry::open_kafka(k.clone()).await.with_context(|| {
+        Some(k) => Arc::new(Registry::open_kafka((**k).clone()).await.with_context(|| {
             format!(
                 "schema_registry: cannot open its Kafka storage (topic {}); check sink.kafka, or set schema_registry.storage: directory",
                 k.topic
