@@ -4,8 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// Path of the built binary. `./dev test` builds it before the tests run.
+/// Path of the built binary (`SLUICE_BIN` overrides it, e.g. a release build for the
+/// benchmarks). `./dev test` builds it before the tests run.
 pub fn binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("SLUICE_BIN") {
+        return PathBuf::from(bin);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::repo_root().join("target"));
