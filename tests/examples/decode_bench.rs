@@ -8,13 +8,13 @@
 //! (default 1,000,000 rows in 1,000 transactions); appends the figures to
 //! connectors/postgres/BENCH.md.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_core::{Lsn, SourceEvent, TableName};
 use sluice_postgres::{SnapshotMode, SourceConfig, SourceStats, ToastMode};
-use sluice_tests::pg::{Postgres, DATABASE, PASSWORD};
+use sluice_tests::bench;
+use sluice_tests::pg::Postgres;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -25,51 +25,13 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let txns: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
-    let per = rows / txns;
     let pg = Postgres::start();
-    pg.psql(
-        "CREATE TABLE bench (id bigint PRIMARY KEY, customer text NOT NULL, qty int NOT NULL, \
-           price numeric(10,2) NOT NULL, created timestamptz NOT NULL, note text);
-         CREATE PUBLICATION bench FOR TABLE bench;",
-    );
+    bench::create_table(&pg, "bench");
     // Both slots before any row: they decode the same WAL.
     pg.psql("SELECT pg_create_logical_replication_slot('theirs', 'pgoutput')");
     pg.psql("SELECT pg_create_logical_replication_slot('ours', 'pgoutput')");
-    eprintln!("writing {rows} rows in {txns} transactions");
-    pg.psql(&format!(
-        "DO $$ BEGIN FOR t IN 0..{last} LOOP \
-           INSERT INTO bench SELECT g, 'customer-' || g, g % 100, (g % 100000) / 7.0, \
-             now(), CASE WHEN g % 3 = 0 THEN NULL ELSE 'a note' END \
-           FROM generate_series(t * {per} + 1, (t + 1) * {per}) g; \
-           COMMIT; END LOOP; END $$",
-        last = txns - 1
-    ));
-    let end = pg.current_lsn();
-
-    // pg_recvlogical: raw pgoutput to /dev/null, up to the same end.
-    let started = Instant::now();
-    let out = std::process::Command::new(pg.program("pg_recvlogical"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &pg.port.to_string(),
-            "-U",
-            "postgres",
-        ])
-        .args(["-d", DATABASE, "--slot", "theirs", "--start", "--no-loop"])
-        .args(["-o", "proto_version=3", "-o", "publication_names=bench"])
-        .args(["-o", "binary=true", "-f", "/dev/null"])
-        .args(["-E", &Lsn(end).to_string()])
-        .env("PGPASSWORD", PASSWORD)
-        .output()
-        .expect("run pg_recvlogical");
-    let theirs = started.elapsed();
-    assert!(
-        out.status.success(),
-        "pg_recvlogical failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let end = bench::write_rows(&pg, rows, txns);
+    let theirs = bench::pg_recvlogical(&pg, "theirs", "bench", end);
 
     // Sluice's source: decoded into typed events, counted by a consumer.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -126,29 +88,16 @@ fn main() {
     );
 
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
-    let line = format!(
-        "- {}: decode, {rows} rows in {txns} transactions (6 columns): sluice {:.0} rows/s ({:.2} s), pg_recvlogical binary {:.0} rows/s ({:.2} s), ratio {:.2}",
-        today(),
-        rate(ours),
-        ours.as_secs_f64(),
-        rate(theirs),
-        theirs.as_secs_f64(),
-        theirs.as_secs_f64() / ours.as_secs_f64()
+    bench::record(
+        "connectors/postgres/BENCH.md",
+        &format!(
+            "- {}: decode, {rows} rows in {txns} transactions (6 columns): sluice {:.0} rows/s ({:.2} s), pg_recvlogical binary {:.0} rows/s ({:.2} s), ratio {:.2}",
+            bench::today(),
+            rate(ours),
+            ours.as_secs_f64(),
+            rate(theirs),
+            theirs.as_secs_f64(),
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        ),
     );
-    println!("{line}");
-    let path = sluice_tests::repo_root().join("connectors/postgres/BENCH.md");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .expect("open BENCH.md");
-    writeln!(f, "{line}").expect("write BENCH.md");
-}
-
-fn today() -> String {
-    let out = std::process::Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .expect("date");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -7,11 +7,9 @@
 //! -p sluice-tests --example pipeline_bench [rows] [transactions]` (`./dev bench` does
 //! this); appends the figures to tests/BENCH.md.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use sluice_core::Lsn;
-use sluice_tests::pg::{DATABASE, PASSWORD};
+use sluice_tests::bench;
 use sluice_tests::sluice::Sluice;
 use sluice_tests::Stack;
 
@@ -26,54 +24,15 @@ fn main() {
         std::env::var_os("SLUICE_BIN").is_some(),
         "set SLUICE_BIN to a release build of sluice (see the header of this file)"
     );
-    let per = rows / txns;
-    let st = Stack::new(
-        "CREATE TABLE bench (id bigint PRIMARY KEY, customer text NOT NULL, qty int NOT NULL, \
-           price numeric(10,2) NOT NULL, created timestamptz NOT NULL, note text);
-         CREATE PUBLICATION sluice FOR TABLE bench;",
-        &["public.bench"],
-    );
+    let st = Stack::new("", &["public.bench"]);
+    bench::create_table(&st.pg, "sluice");
     // Both slots before any row: they decode the same WAL.
     st.pg
         .psql("SELECT pg_create_logical_replication_slot('theirs', 'pgoutput')");
     st.pg
         .psql("SELECT pg_create_logical_replication_slot('sluice', 'pgoutput')");
-    eprintln!("writing {rows} rows in {txns} transactions");
-    st.pg.psql(&format!(
-        "DO $$ BEGIN FOR t IN 0..{last} LOOP \
-           INSERT INTO bench SELECT g, 'customer-' || g, g % 100, (g % 100000) / 7.0, \
-             now(), CASE WHEN g % 3 = 0 THEN NULL ELSE 'a note' END \
-           FROM generate_series(t * {per} + 1, (t + 1) * {per}) g; \
-           COMMIT; END LOOP; END $$",
-        last = txns - 1
-    ));
-    let end = st.pg.current_lsn();
-
-    let started = Instant::now();
-    let out = st
-        .pg
-        .command("pg_recvlogical")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &st.pg.port.to_string(),
-            "-U",
-            "postgres",
-        ])
-        .args(["-d", DATABASE, "--slot", "theirs", "--start", "--no-loop"])
-        .args(["-o", "proto_version=3", "-o", "publication_names=sluice"])
-        .args(["-o", "binary=true", "-f", "/dev/null"])
-        .args(["-E", &Lsn(end).to_string()])
-        .env("PGPASSWORD", PASSWORD)
-        .output()
-        .expect("run pg_recvlogical");
-    let theirs = started.elapsed();
-    assert!(
-        out.status.success(),
-        "pg_recvlogical failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let end = bench::write_rows(&st.pg, rows, txns);
+    let theirs = bench::pg_recvlogical(&st.pg, "theirs", "sluice", end);
 
     // Sluice streams the existing slot (no snapshot) until every row is committed in
     // Kafka and confirmed to PostgreSQL.
@@ -111,29 +70,16 @@ fn main() {
     assert!(status.success(), "{}", s.log_text());
 
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
-    let line = format!(
-        "- {}: end to end, {rows} rows in {txns} transactions (6 columns) into Kafka, exactly once, default batching ({txns_committed} Kafka transactions; startup included): sluice {:.0} rows/s ({:.2} s), pg_recvlogical binary {:.0} rows/s ({:.2} s), ratio {:.2}",
-        today(),
-        rate(ours),
-        ours.as_secs_f64(),
-        rate(theirs),
-        theirs.as_secs_f64(),
-        theirs.as_secs_f64() / ours.as_secs_f64()
+    bench::record(
+        "tests/BENCH.md",
+        &format!(
+            "- {}: end to end, {rows} rows in {txns} transactions (6 columns) into Kafka, exactly once, default batching ({txns_committed} Kafka transactions; startup included): sluice {:.0} rows/s ({:.2} s), pg_recvlogical binary {:.0} rows/s ({:.2} s), ratio {:.2}",
+            bench::today(),
+            rate(ours),
+            ours.as_secs_f64(),
+            rate(theirs),
+            theirs.as_secs_f64(),
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        ),
     );
-    println!("{line}");
-    let path = sluice_tests::repo_root().join("tests/BENCH.md");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .expect("open BENCH.md");
-    writeln!(f, "{line}").expect("write BENCH.md");
-}
-
-fn today() -> String {
-    let out = std::process::Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .expect("date");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -4,6 +4,7 @@
 //! Every resource is torn down on `Drop`, so a failing (panicking) test cleans up too.
 //! Tools come from `.tools/` (installed by `scripts/setup.sh`).
 
+pub mod bench;
 pub mod broker;
 pub mod pg;
 pub mod reader;

@@ -9,6 +9,24 @@ use sluice_postgres::catalog;
 use sluice_postgres::stream::filter::SnapshotFilter;
 use sluice_tests::pg::Postgres;
 
+/// Tables t then u; a first piece read at 100 and a second, after `boundary`, at 200.
+fn two_pieces(boundary: RowKey) -> SnapshotProgress {
+    SnapshotProgress {
+        tables: vec![TableName::new("public", "t"), TableName::new("public", "u")],
+        pieces: vec![
+            Piece {
+                lsn: Lsn(100),
+                after: None,
+            },
+            Piece {
+                lsn: Lsn(200),
+                after: Some(boundary),
+            },
+        ],
+        cursor: None,
+    }
+}
+
 #[test]
 fn the_filter_orders_keys_like_the_snapshot_reads_them() {
     let pg = Postgres::start();
@@ -50,23 +68,10 @@ fn the_filter_orders_keys_like_the_snapshot_reads_them() {
             // A second piece starting after each row in turn: rows up to it belong to the
             // first piece (kept from its point 100), the rest to the second (from 200).
             for (cut, boundary) in ordered.iter().enumerate() {
-                let progress = SnapshotProgress {
-                    tables: vec![TableName::new("public", "t"), TableName::new("public", "u")],
-                    pieces: vec![
-                        Piece {
-                            lsn: Lsn(100),
-                            after: None,
-                        },
-                        Piece {
-                            lsn: Lsn(200),
-                            after: Some(RowKey {
-                                table: table.name.clone(),
-                                key: Some(Arc::from(boundary.clone())),
-                            }),
-                        },
-                    ],
-                    cursor: None,
-                };
+                let progress = two_pieces(RowKey {
+                    table: table.name.clone(),
+                    key: Some(Arc::from(boundary.clone())),
+                });
                 let mut f = SnapshotFilter::new(progress).expect("two points: a filter");
                 for (i, key) in ordered.iter().enumerate() {
                     let in_first = i <= cut;
@@ -82,23 +87,10 @@ fn the_filter_orders_keys_like_the_snapshot_reads_them() {
             }
         }
         // Tables order first: a row of `t` lies before a boundary inside `u`.
-        let progress = SnapshotProgress {
-            tables: vec![TableName::new("public", "t"), TableName::new("public", "u")],
-            pieces: vec![
-                Piece {
-                    lsn: Lsn(100),
-                    after: None,
-                },
-                Piece {
-                    lsn: Lsn(200),
-                    after: Some(RowKey {
-                        table: TableName::new("public", "u"),
-                        key: Some(Arc::from(vec!["3".to_string()])),
-                    }),
-                },
-            ],
-            cursor: None,
-        };
+        let progress = two_pieces(RowKey {
+            table: TableName::new("public", "u"),
+            key: Some(Arc::from(vec!["3".to_string()])),
+        });
         let mut f = SnapshotFilter::new(progress).unwrap();
         let key = vec!["zzz".to_string(), "1".to_string()];
         assert!(f.keep(&sql, &t, Some(&key), Lsn(150)).await.unwrap());
