@@ -142,6 +142,7 @@ fn insert_update_delete_arrive_decoded_with_keys() {
         "sluice_queue_capacity_events 4096",
         "sluice_snapshot_running 0",
         "sluice_schema_incompatible_total 0",
+        "sluice_registry_skipped_records 0",
     ] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }

@@ -18,6 +18,8 @@ pub struct Ops {
     pub queue_capacity: IntGauge,
     pub snapshot_running: IntGauge,
     pub snapshot_duration: Gauge,
+    /// Records of the bundled registry's store that were skipped (unreadable, foreign).
+    pub registry_skipped: IntGauge,
 }
 
 impl Ops {
@@ -65,6 +67,11 @@ impl Ops {
                 "1 while a snapshot is being read",
             )
             .expect("valid metric"),
+            registry_skipped: IntGauge::new(
+                "sluice_registry_skipped_records",
+                "Records of the bundled registry's store skipped as unreadable, foreign or conflicting (logged)",
+            )
+            .expect("valid metric"),
             snapshot_duration: Gauge::new(
                 "sluice_snapshot_duration_seconds",
                 "Duration of the running snapshot, or of the last one",
@@ -80,6 +87,7 @@ impl Ops {
             Box::new(ops.queue_capacity.clone()),
             Box::new(ops.snapshot_running.clone()),
             Box::new(ops.snapshot_duration.clone()),
+            Box::new(ops.registry_skipped.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }

@@ -30,6 +30,7 @@ const CHANNEL_CAPACITY: usize = 4096;
 /// Starts the bundled registry if configured; returns its task.
 async fn start_registry(
     cfg: &Validated,
+    metrics: Option<Arc<Metrics>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>> {
     let RegistrySettings::Bundled {
@@ -64,6 +65,20 @@ async fn start_registry(
             })?)
         }
     };
+    if let Some(m) = metrics {
+        // Unreadable, foreign or conflicting records in the store (logged, skipped).
+        let reg = registry.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                m.ops.registry_skipped.set(reg.skipped_records() as i64);
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
         format!("schema_registry.listen: cannot listen on {listen} (is another process using the port?)")
     })?;
@@ -87,7 +102,7 @@ pub async fn run_registry_only(cfg: &Validated, shutdown: CancellationToken) -> 
             "schema_registry.mode: `sluice registry` runs the bundled registry; set mode: bundled"
         );
     }
-    let task = start_registry(cfg, shutdown).await?.expect("bundled");
+    let task = start_registry(cfg, None, shutdown).await?.expect("bundled");
     task.await
         .context("registry task")?
         .context("registry server")?;
@@ -114,7 +129,7 @@ pub async fn run(
         metrics.clone(),
         shutdown.clone(),
     ));
-    let registry = start_registry(cfg, shutdown.clone()).await?;
+    let registry = start_registry(cfg, Some(metrics.clone()), shutdown.clone()).await?;
 
     let mut backoff = Duration::from_secs(1);
     // Since when another instance has been holding the slot.
