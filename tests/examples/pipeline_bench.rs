@@ -66,6 +66,8 @@ fn main() {
         .find_map(|l| l.strip_prefix("sluice_kafka_transactions_total{result=\"committed\"} "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
+    // Latency at a steady rate: PostgreSQL commit -> visible to a read_committed consumer.
+    let lat = latency(&st, rows, LATENCY_RATE, LATENCY_SECS);
     let (status, _) = s.terminate();
     assert!(status.success(), "{}", s.log_text());
 
@@ -82,4 +84,163 @@ fn main() {
             theirs.as_secs_f64() / ours.as_secs_f64()
         ),
     );
+    bench::record(
+        "tests/BENCH.md",
+        &format!(
+            "- {}: latency, PostgreSQL commit to visible in Kafka (read_committed consumer), steady {LATENCY_RATE} rows/s for {LATENCY_SECS} s in {} ms transactions, default batching (linger 100 ms): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events)",
+            bench::today(),
+            1000 / TXNS_PER_SEC,
+            lat.p50,
+            lat.p99,
+            lat.max,
+            lat.count
+        ),
+    );
+}
+
+const LATENCY_RATE: u64 = 10_000;
+const LATENCY_SECS: u64 = 10;
+const TXNS_PER_SEC: u64 = 100;
+
+struct Latency {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    count: usize,
+}
+
+/// Writes `rate` rows/s for `secs` s (ids after `first`) and measures, for every event, the
+/// time from its source commit (`source.ts_us`) to its arrival at a read_committed
+/// consumer.
+fn latency(st: &Stack, first: u64, rate: u64, secs: u64) -> Latency {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let topic = "shop.public.bench";
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", st.broker.bootstrap())
+        .set("group.id", "latency-bench")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::End)
+        .unwrap();
+    consumer.assign(&tpl).expect("assign");
+    // Let the assignment settle at the end before writing.
+    consumer.poll(Duration::from_millis(500));
+    let total = rate * secs;
+    let per_txn = rate / TXNS_PER_SEC;
+    let port = st.pg.port;
+    let writer = std::thread::spawn(move || {
+        let mut client = postgres_client(port);
+        let started = Instant::now();
+        for t in 0..(total / per_txn) {
+            let due = started + Duration::from_micros(t * 1_000_000 / TXNS_PER_SEC);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let from = first + t * per_txn + 1;
+            client
+                .batch_execute(&format!(
+                    "INSERT INTO bench SELECT g, 'customer-' || g, g % 100, 1.5, now(), NULL \
+                     FROM generate_series({from}, {}) g",
+                    from + per_txn - 1
+                ))
+                .expect("insert");
+        }
+    });
+    let mut schemas: std::collections::HashMap<u32, apache_avro::Schema> = Default::default();
+    let mut lat = Vec::with_capacity(total as usize);
+    let deadline = Instant::now() + Duration::from_secs(secs + 120);
+    while (lat.len() as u64) < total && Instant::now() < deadline {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let now_us = bench::unix_micros();
+        let Some(v) = m.payload() else { continue };
+        let id = u32::from_be_bytes(v[1..5].try_into().unwrap());
+        let schema = schemas.entry(id).or_insert_with(|| {
+            let (_, body) = sluice_tests::sluice::http_get(
+                st.setup.registry_port,
+                &format!("/schemas/ids/{id}"),
+            )
+            .expect("registry");
+            let text: serde_json::Value = serde_json::from_str(&body).unwrap();
+            apache_avro::Schema::parse_str(text["schema"].as_str().unwrap()).unwrap()
+        });
+        let value = apache_avro::from_avro_datum(schema, &mut &v[5..], None).expect("decode");
+        lat.push((now_us - commit_us(&value)) as f64 / 1000.0);
+    }
+    writer.join().expect("writer");
+    assert_eq!(lat.len() as u64, total, "events seen by the consumer");
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| lat[((lat.len() as f64 - 1.0) * q) as usize];
+    Latency {
+        p50: at(0.5),
+        p99: at(0.99),
+        max: at(1.0),
+        count: lat.len(),
+    }
+}
+
+/// `source.ts_us` of a Debezium envelope.
+fn commit_us(v: &apache_avro::types::Value) -> i64 {
+    use apache_avro::types::Value as V;
+    let field = |v: &V, name: &str| -> V {
+        match v {
+            V::Record(fields) => fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(V::Null),
+            _ => V::Null,
+        }
+    };
+    match field(&field(v, "source"), "ts_us") {
+        V::Union(_, b) => match *b {
+            V::Long(us) => us,
+            _ => panic!("source.ts_us is not a long"),
+        },
+        other => panic!("source.ts_us: {other:?}"),
+    }
+}
+
+fn postgres_client(port: u16) -> SyncClient {
+    SyncClient::connect(port)
+}
+
+/// A blocking PostgreSQL client over tokio-postgres (the benchmark's writer thread).
+struct SyncClient {
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl SyncClient {
+    fn connect(port: u16) -> SyncClient {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(
+                &format!(
+                    "host=127.0.0.1 port={port} user=postgres password={} dbname={}",
+                    sluice_tests::pg::PASSWORD,
+                    sluice_tests::pg::DATABASE
+                ),
+                tokio_postgres::NoTls,
+            )
+            .await
+            .expect("connect");
+            tokio::spawn(conn);
+            client
+        });
+        SyncClient { rt, client }
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        self.rt.block_on(self.client.batch_execute(sql))
+    }
 }
