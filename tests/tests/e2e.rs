@@ -282,3 +282,36 @@ fn transaction_metadata_orders_events_across_tables() {
     let (status, _) = s.terminate();
     assert!(status.success(), "{}", s.log_text());
 }
+
+#[test]
+fn record_name_strategy_names_subjects_after_the_records() {
+    let st = sluice_tests::Stack::new(
+        "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)",
+        &["public.items"],
+    );
+    let mut s = Sluice::start_with_env(
+        &st.config,
+        st.setup.admin_port,
+        &[("SLUICE__SINK__KAFKA__SUBJECT_NAME_STRATEGY", "record")],
+    );
+    s.wait_ready();
+    st.pg.psql("INSERT INTO items VALUES (1, 'one')");
+    let recs = reader::read(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        "shop.public.items",
+        1,
+        None,
+    );
+    assert_eq!(recs[0]["value"]["after"], json!({"id": 1, "name": "one"}));
+    let (code, body) = sluice_tests::sluice::http_get(st.setup.registry_port, "/subjects").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let subjects: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        subjects,
+        json!(["shop.public.items.Envelope", "shop.public.items.Key"]),
+        "{body}"
+    );
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
+}

@@ -118,6 +118,9 @@ pub struct KafkaSection {
     /// Fill the envelope's `transaction` block (id, total_order, data_collection_order).
     #[serde(default)]
     pub transaction_metadata: bool,
+    /// Registry subject names: topic (`<topic>-key|value`), record, topic_record.
+    #[serde(default)]
+    pub subject_name_strategy: SubjectStrategySetting,
     /// Compacted topic holding the committed source position (key: the slot name).
     #[serde(default = "default_offsets_topic")]
     pub offsets_topic: String,
@@ -237,6 +240,15 @@ pub enum RegistryStorageSetting {
 
 fn default_registry_topic() -> String {
     "_sluice_schemas".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectStrategySetting {
+    #[default]
+    Topic,
+    Record,
+    TopicRecord,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -25,6 +25,7 @@ pub struct Validated {
     pub tombstones: bool,
     pub envelope: sluice_avro::Envelope,
     pub transaction_metadata: bool,
+    pub subjects: sluice_avro::SubjectNameStrategy,
     pub registry: RegistrySettings,
     pub admin_listen: SocketAddr,
 }
@@ -646,6 +647,13 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
             .sink
             .as_ref()
             .is_some_and(|s| s.kafka.transaction_metadata),
+        subjects: match cfg.sink.as_ref().map(|s| s.kafka.subject_name_strategy) {
+            Some(super::SubjectStrategySetting::Record) => sluice_avro::SubjectNameStrategy::Record,
+            Some(super::SubjectStrategySetting::TopicRecord) => {
+                sluice_avro::SubjectNameStrategy::TopicRecord
+            }
+            _ => sluice_avro::SubjectNameStrategy::Topic,
+        },
         registry,
         admin_listen: cfg.admin.listen,
     })

@@ -105,10 +105,10 @@ impl Encoder {
         };
         if fresh {
             let codec = TableCodec::new(table.clone(), &self.naming);
-            let key_subject = format!("{}-key", codec.topic);
-            let value_subject = format!("{}-value", codec.topic);
-            let key_id = self.register(&key_subject, &codec.key_schema).await?;
-            let value_id = self.register(&value_subject, &codec.value_schema).await?;
+            let key_id = self.register(&codec.key_subject, &codec.key_schema).await?;
+            let value_id = self
+                .register(&codec.value_subject, &codec.value_schema)
+                .await?;
             self.metrics.schemas.with_label_values(&["key"]).inc();
             self.metrics.schemas.with_label_values(&["value"]).inc();
             tracing::info!(table = %table.name, topic = %codec.topic, key_id, value_id, "schemas registered");

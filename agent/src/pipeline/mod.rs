@@ -242,6 +242,7 @@ async fn run_once(
         topic_prefix: cfg.topic_prefix.clone(),
         database: source_cfg.pg.get_dbname().unwrap_or_default().to_string(),
         envelope: cfg.envelope,
+        subjects: cfg.subjects,
     };
     match &committed {
         Some(p) => {

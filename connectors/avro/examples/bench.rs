@@ -63,6 +63,7 @@ fn main() {
             topic_prefix: "shop".into(),
             database: "db".into(),
             envelope: Default::default(),
+            subjects: Default::default(),
         },
     );
     let change = Change {

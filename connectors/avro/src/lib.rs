@@ -27,6 +27,19 @@ pub struct Naming {
     /// The database name (`source.db`).
     pub database: String,
     pub envelope: Envelope,
+    pub subjects: SubjectNameStrategy,
+}
+
+/// How registry subjects are named (Confluent's `*.subject.name.strategy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SubjectNameStrategy {
+    /// `<topic>-key` / `<topic>-value`.
+    #[default]
+    Topic,
+    /// The record's full name (`<prefix>.<schema>.<table>.Key` / `...Envelope`).
+    Record,
+    /// `<topic>-<record full name>`.
+    TopicRecord,
 }
 
 /// A change's place in its source transaction, for the envelope's `transaction` block
@@ -72,6 +85,9 @@ pub struct EncodeError {
 pub struct TableCodec {
     pub table: Arc<Table>,
     pub topic: String,
+    /// Registry subjects of the key and value schemas.
+    pub key_subject: String,
+    pub value_subject: String,
     pub key_schema: String,
     pub value_schema: String,
     key: Vec<FieldPlan>,
@@ -88,8 +104,24 @@ impl TableCodec {
         let ns = schema::namespace(&naming.topic_prefix, &table);
         let key = schema::plan(&table, true);
         let value = schema::plan(&table, false);
+        let topic = naming.topic(&table.name);
+        let value_record = match naming.envelope {
+            Envelope::Debezium => format!("{ns}.Envelope"),
+            Envelope::Flat => format!("{ns}.Value"),
+        };
+        let key_record = format!("{ns}.Key");
+        let (key_subject, value_subject) = match naming.subjects {
+            SubjectNameStrategy::Topic => (format!("{topic}-key"), format!("{topic}-value")),
+            SubjectNameStrategy::Record => (key_record, value_record),
+            SubjectNameStrategy::TopicRecord => (
+                format!("{topic}-{key_record}"),
+                format!("{topic}-{value_record}"),
+            ),
+        };
         TableCodec {
-            topic: naming.topic(&table.name),
+            key_subject,
+            value_subject,
+            topic,
             key_schema: schema::key_schema(&ns, &key).to_string(),
             value_schema: match naming.envelope {
                 Envelope::Debezium => schema::envelope_schema(&ns, &value),

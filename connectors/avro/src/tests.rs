@@ -53,6 +53,7 @@ fn naming() -> Naming {
         topic_prefix: "shop".into(),
         database: "db".into(),
         envelope: Default::default(),
+        subjects: Default::default(),
     }
 }
 
