@@ -1,7 +1,9 @@
 //! Shared by the `kafka_batches` fuzz target and connectors/kafka/tests/fuzz_corpus.rs.
 //!
-//! Input: the record-batch bytes of one Fetch response partition.
+//! Input: the record-batch bytes of one Fetch response partition. Every visible record's
+//! value is also read as an offsets-topic position (outside bytes too).
 
+use sluice_kafka::offsets;
 use sluice_kafka::raw::batch::{parse_batches, ReadCommitted};
 
 pub fn run(data: &[u8]) {
@@ -12,6 +14,14 @@ pub fn run(data: &[u8]) {
                 rc.push(b);
             }
             let _ = rc.undecided();
+            for r in &rc.committed {
+                if let Some(v) = &r.value {
+                    if let Ok(p) = offsets::decode(v) {
+                        // What decodes must encode back to the same position.
+                        assert_eq!(offsets::decode(&offsets::encode(&p)), Ok(p));
+                    }
+                }
+            }
         }
         Err(e) => {
             let _ = e.to_string();
