@@ -11,6 +11,18 @@ use tokio_postgres::Client;
 use crate::error::PgError;
 
 /// Quotes an identifier for SQL.
+/// A catalog column, its type checked: a mismatch (a catalog type that changed between
+/// server versions) is a typed error naming the column, never a panic.
+fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
+    r: &'a tokio_postgres::Row,
+    i: usize,
+) -> Result<T, PgError> {
+    r.try_get(i).map_err(PgError::sql(format!(
+        "read catalog column {i} ({})",
+        r.columns().get(i).map_or("?", |c| c.name())
+    )))
+}
+
 pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
@@ -70,7 +82,7 @@ pub async fn check_server(client: &Client) -> Result<(), PgError> {
         .query_one("SELECT current_setting('wal_level')", &[])
         .await
         .map_err(PgError::sql("read wal_level"))?;
-    let level: String = row.get(0);
+    let level: String = col(&row, 0)?;
     if level != "logical" {
         return Err(PgError::Config(format!(
             "PostgreSQL runs with wal_level = {level}; logical replication needs wal_level = logical. \
@@ -89,8 +101,8 @@ pub async fn check_privileges(client: &Client, tables: &[TableName]) -> Result<(
         )
         .await
         .map_err(PgError::sql("read role attributes"))?;
-    let user: String = row.get(0);
-    let can_replicate: bool = row.get(1);
+    let user: String = col(&row, 0)?;
+    let can_replicate: bool = col(&row, 1)?;
     if !can_replicate {
         return Err(PgError::Config(format!(
             "role {user:?} may not start replication. Fix: ALTER ROLE {} REPLICATION",
@@ -106,7 +118,7 @@ pub async fn check_privileges(client: &Client, tables: &[TableName]) -> Result<(
             .await
             .map_err(PgError::sql("check table privileges"))?;
         // NULL: the table does not exist; check_tables reports that.
-        if ok.get::<_, Option<bool>>(0) == Some(false) {
+        if col::<Option<bool>>(&ok, 0)? == Some(false) {
             return Err(PgError::Config(format!(
                 "role {user:?} cannot read table {t} (needed for the snapshot and TOAST re-reads). Fix: GRANT SELECT ON {} TO {}",
                 qualified(t),
@@ -136,8 +148,8 @@ pub async fn check_tables(client: &Client, tables: &[TableName]) -> Result<(), P
                  create it or remove it from the list"
             )));
         };
-        let ident: String = row.get(0);
-        let has_key: bool = row.get(1);
+        let ident: String = col(&row, 0)?;
+        let has_key: bool = col(&row, 1)?;
         if !has_key && ident != "f" {
             return Err(PgError::Config(format!(
                 "table {t} has no primary key, so its changes cannot be keyed and its updates and deletes \
@@ -188,7 +200,7 @@ pub async fn check_publication(
     match exists {
         None => Ok(false),
         Some(row) => {
-            let all: bool = row.get(0);
+            let all: bool = col(&row, 0)?;
             if all {
                 return Ok(true);
             }
@@ -233,13 +245,16 @@ pub async fn find_slot(client: &Client, slot: &str) -> Result<Option<SlotInfo>, 
         )
         .await
         .map_err(PgError::sql("look up replication slot"))?;
-    Ok(row.map(|r| SlotInfo {
-        plugin: r.get(0),
-        database: r.get(1),
-        confirmed_flush: r.get(2),
-        active_pid: r.get(3),
-        wal_status: r.get(4),
-    }))
+    row.map(|r| {
+        Ok(SlotInfo {
+            plugin: col(&r, 0)?,
+            database: col(&r, 1)?,
+            confirmed_flush: col(&r, 2)?,
+            active_pid: col(&r, 3)?,
+            wal_status: col(&r, 4)?,
+        })
+    })
+    .transpose()
 }
 
 /// Reads a table's current shape from the catalog. Key columns are the primary key (or
@@ -271,32 +286,34 @@ pub async fn table_by_oid(client: &Client, oid: u32) -> Result<Option<Table>, Pg
         )
         .await
         .map_err(PgError::sql("read table columns"))?;
-    let roots: Vec<u32> = rows.iter().map(|r| r.get::<_, u32>(1)).collect();
+    let roots: Vec<u32> = rows
+        .iter()
+        .map(|r| col::<u32>(r, 1))
+        .collect::<Result<_, _>>()?;
     let types = load_types(client, &roots).await?;
-    let ident: String = head.get(2);
+    let ident: String = col(&head, 2)?;
     Ok(Some(Table {
         id: oid,
-        name: TableName::new(head.get::<_, String>(0), head.get::<_, String>(1)),
+        name: TableName::new(col::<String>(&head, 0)?, col::<String>(&head, 1)?),
         columns: rows
             .iter()
-            .map(|r| {
-                let type_oid: u32 = r.get(1);
-                let type_modifier: i32 = r.get(2);
-                Column {
-                    name: r.get(0),
+            .map(|r| -> Result<Column, PgError> {
+                let type_oid: u32 = col(r, 1)?;
+                let type_modifier: i32 = col(r, 2)?;
+                Ok(Column {
+                    name: col(r, 0)?,
                     type_oid,
                     type_modifier,
-                    type_name: r.get(3),
-                    nullable: r.get(4),
-                    key: r.get(5),
-                    pg_type: types.build(type_oid, type_modifier, r.get(6)),
-                    default_text: r
-                        .get::<_, Option<String>>(7)
+                    type_name: col(r, 3)?,
+                    nullable: col(r, 4)?,
+                    key: col(r, 5)?,
+                    pg_type: types.build(type_oid, type_modifier, col(r, 6)?),
+                    default_text: col::<Option<String>>(r, 7)?
                         .as_deref()
                         .and_then(constant_default),
-                }
+                })
             })
-            .collect(),
+            .collect::<Result<_, _>>()?,
         replica_identity: ident.chars().next().unwrap_or('d'),
     }))
 }
@@ -472,23 +489,23 @@ pub async fn load_types(client: &Client, roots: &[u32]) -> Result<TypeCatalog, P
             .map_err(PgError::sql("read column types"))?;
         let mut next = Vec::new();
         for r in rows {
-            let names: Vec<String> = r.get(12);
-            let types: Vec<u32> = r.get(13);
-            let mods: Vec<i32> = r.get(14);
-            let dims: Vec<i32> = r.get(15);
-            let delim: String = r.get(10);
+            let names: Vec<String> = col(&r, 12)?;
+            let types: Vec<u32> = col(&r, 13)?;
+            let mods: Vec<i32> = col(&r, 14)?;
+            let dims: Vec<i32> = col(&r, 15)?;
+            let delim: String = col(&r, 10)?;
             let row = TypeRow {
-                name: r.get(1),
-                schema: r.get(2),
-                typtype: r.get(3),
-                typcategory: r.get(4),
-                typelem: r.get(5),
-                typbasetype: r.get(6),
-                typtypmod: r.get(7),
-                typndims: r.get(8),
-                typlen: r.get(9),
+                name: col(&r, 1)?,
+                schema: col(&r, 2)?,
+                typtype: col(&r, 3)?,
+                typcategory: col(&r, 4)?,
+                typelem: col(&r, 5)?,
+                typbasetype: col(&r, 6)?,
+                typtypmod: col(&r, 7)?,
+                typndims: col(&r, 8)?,
+                typlen: col(&r, 9)?,
                 typdelim: delim.bytes().next().unwrap_or(b','),
-                enum_labels: r.get(11),
+                enum_labels: col(&r, 11)?,
                 fields: names
                     .into_iter()
                     .zip(types)
@@ -496,10 +513,10 @@ pub async fn load_types(client: &Client, roots: &[u32]) -> Result<TypeCatalog, P
                     .zip(dims)
                     .map(|(((n, t), m), d)| (n, t, m, d))
                     .collect(),
-                rngsubtype: r.get(16),
-                multirange_of: r.get(17),
+                rngsubtype: col(&r, 16)?,
+                multirange_of: col(&r, 17)?,
             };
-            let oid: u32 = r.get(0);
+            let oid: u32 = col(&r, 0)?;
             for dep in [
                 row.typelem,
                 row.typbasetype,
@@ -527,7 +544,7 @@ pub async fn load_types(client: &Client, roots: &[u32]) -> Result<TypeCatalog, P
             .query_one("SELECT (1::money)::text", &[])
             .await
             .map_err(PgError::sql("read the money format"))?;
-        let text: String = row.get(0);
+        let text: String = col(&row, 0)?;
         let digits = text.chars().filter(char::is_ascii_digit).count();
         cat.money_fraction_digits = digits.saturating_sub(1) as u32;
     }
@@ -543,7 +560,8 @@ pub async fn table_oid(client: &Client, t: &TableName) -> Result<u32, PgError> {
         )
         .await
         .map_err(PgError::sql("look up table"))?;
-    row.map(|r| r.get(0))
+    row.map(|r| col(&r, 0))
+        .transpose()?
         .ok_or_else(|| PgError::Config(format!("table {t} does not exist")))
 }
 
