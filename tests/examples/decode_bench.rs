@@ -19,12 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let rows: u64 = args
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let txns: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let (rows, txns) = bench::workload_args();
     let pg = Postgres::start();
     bench::create_table(&pg, "bench");
     // Both slots before any row: they decode the same WAL.

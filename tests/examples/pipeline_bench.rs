@@ -14,12 +14,7 @@ use sluice_tests::sluice::Sluice;
 use sluice_tests::Stack;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let rows: u64 = args
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let txns: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let (rows, txns) = bench::workload_args();
     assert!(
         std::env::var_os("SLUICE_BIN").is_some(),
         "set SLUICE_BIN to a release build of sluice (see the header of this file)"

@@ -7,6 +7,14 @@ use std::time::{Duration, Instant};
 
 use crate::pg::{Postgres, DATABASE, PASSWORD};
 
+/// `[rows] [transactions]` from the command line (default 1,000,000 in 1,000).
+pub fn workload_args() -> (u64, u64) {
+    let mut args = std::env::args().skip(1);
+    let mut next = |default| args.next().and_then(|a| a.parse().ok()).unwrap_or(default);
+    let rows = next(1_000_000);
+    (rows, next(1_000))
+}
+
 /// The benchmarks' table (6 columns) and a publication `publication` for it.
 pub fn create_table(pg: &Postgres, publication: &str) {
     pg.psql(&format!(
