@@ -55,6 +55,15 @@ impl RawError {
     }
 }
 
+/// What Metadata says of one topic.
+#[derive(Default)]
+struct Metadata {
+    /// (node id, host:port)
+    brokers: Vec<(i32, String)>,
+    /// (partition, error code, leader node id)
+    partitions: Vec<(i32, i16, i32)>,
+}
+
 /// One broker connection.
 pub struct Conn {
     addr: String,
@@ -131,30 +140,28 @@ impl Conn {
         }
     }
 
-    /// The leader's address of `topic`/`partition` (Metadata v1).
-    pub async fn leader(&mut self, topic: &str, partition: i32) -> Result<String, RawError> {
-        // v4: a reader must not create the topic (v1 requests auto-create it on brokers
-        // that allow it, with the broker's default partition count).
+    /// `topic`'s metadata (Metadata v4: a reader must not create the topic, which v1
+    /// requests do on brokers that auto-create, with the broker's default partition
+    /// count). An unknown topic is [`RawError::Broker`] with code 3.
+    async fn metadata(&mut self, topic: &str) -> Result<Metadata, RawError> {
         let mut body = Writer::default();
         body.i32(1).string(topic).i8(0);
         let resp = self.call(API_METADATA, 4, &body.0).await?;
-        // (brokers as (id, address), the topic's error, the partition's (error, leader))
-        type Meta = (Vec<(i32, String)>, i16, Option<(i16, i32)>);
-        let parse = || -> wire::Result<Meta> {
+        let parse = || -> wire::Result<(i16, Metadata)> {
             let mut r = Reader::new(&resp);
             let _throttle = r.i32()?;
-            let mut brokers = Vec::new();
+            let mut meta = Metadata::default();
             for _ in 0..r.array_len()? {
                 let id = r.i32()?;
                 let host = r.string()?;
                 let port = r.i32()?;
                 let _rack = r.string()?;
-                brokers.push((id, format!("{host}:{port}")));
+                meta.brokers.push((id, format!("{host}:{port}")));
             }
             let _cluster_id = r.string()?;
             let _controller = r.i32()?;
-            let mut topic_err = 0;
-            let mut found = None;
+            // Not in the answer at all: unknown.
+            let mut topic_err = 3;
             for _ in 0..r.array_len()? {
                 let err = r.i16()?;
                 let name = r.string()?;
@@ -169,33 +176,46 @@ impl Conn {
                     for _ in 0..r.array_len()? {
                         r.i32()?;
                     }
-                    if name == topic && idx == partition {
-                        found = Some((perr, leader));
+                    if name == topic {
+                        meta.partitions.push((idx, perr, leader));
                     }
                 }
                 if name == topic {
                     topic_err = err;
                 }
             }
-            Ok((brokers, topic_err, found))
+            Ok((topic_err, meta))
         };
-        let (brokers, topic_err, found) = parse().map_err(|e| self.wire(e))?;
-        let broker_err = |code, what| RawError::Broker {
+        let (err, meta) = parse().map_err(|e| self.wire(e))?;
+        if err != 0 {
+            return Err(RawError::Broker {
+                topic: topic.into(),
+                partition: -1,
+                code: err,
+                what: "metadata",
+            });
+        }
+        Ok(meta)
+    }
+
+    /// The leader's address of `topic`/`partition`.
+    pub async fn leader(&mut self, topic: &str, partition: i32) -> Result<String, RawError> {
+        let meta = self.metadata(topic).await?;
+        let broker_err = |code| RawError::Broker {
             topic: topic.into(),
             partition,
             code,
-            what,
+            what: "metadata",
         };
-        if topic_err != 0 {
-            return Err(broker_err(topic_err, "metadata"));
-        }
-        let Some((perr, leader)) = found else {
-            return Err(broker_err(3, "metadata"));
-        };
+        let &(_, perr, leader) = meta
+            .partitions
+            .iter()
+            .find(|p| p.0 == partition)
+            .ok_or_else(|| broker_err(3))?;
         if perr != 0 {
-            return Err(broker_err(perr, "metadata"));
+            return Err(broker_err(perr));
         }
-        brokers
+        meta.brokers
             .into_iter()
             .find(|(id, _)| *id == leader)
             .map(|(_, a)| a)
@@ -205,56 +225,15 @@ impl Conn {
             })
     }
 
-    /// The partition ids of `topic` (Metadata v4, no auto-creation); an unknown topic is
-    /// [`RawError::Broker`] with code 3.
+    /// The partition ids of `topic`.
     pub async fn partitions(&mut self, topic: &str) -> Result<Vec<i32>, RawError> {
-        let mut body = Writer::default();
-        body.i32(1).string(topic).i8(0);
-        let resp = self.call(API_METADATA, 4, &body.0).await?;
-        let parse = || -> wire::Result<(i16, Vec<i32>)> {
-            let mut r = Reader::new(&resp);
-            let _throttle = r.i32()?;
-            for _ in 0..r.array_len()? {
-                r.i32()?;
-                r.string()?;
-                r.i32()?;
-                r.string()?;
-            }
-            let _cluster_id = r.string()?;
-            let _controller = r.i32()?;
-            let mut res = (3, Vec::new());
-            for _ in 0..r.array_len()? {
-                let err = r.i16()?;
-                let name = r.string()?;
-                let _internal = r.i8()?;
-                let mut ids = Vec::new();
-                for _ in 0..r.array_len()? {
-                    let _perr = r.i16()?;
-                    ids.push(r.i32()?);
-                    let _leader = r.i32()?;
-                    for _ in 0..r.array_len()? {
-                        r.i32()?;
-                    }
-                    for _ in 0..r.array_len()? {
-                        r.i32()?;
-                    }
-                }
-                if name == topic {
-                    res = (err, ids);
-                }
-            }
-            Ok(res)
-        };
-        let (err, ids) = parse().map_err(|e| self.wire(e))?;
-        if err != 0 {
-            return Err(RawError::Broker {
-                topic: topic.into(),
-                partition: -1,
-                code: err,
-                what: "metadata",
-            });
-        }
-        Ok(ids)
+        Ok(self
+            .metadata(topic)
+            .await?
+            .partitions
+            .iter()
+            .map(|p| p.0)
+            .collect())
     }
 
     /// (earliest offset, high watermark) of a partition (ListOffsets v1).
