@@ -246,12 +246,6 @@ pub fn run_to_exit_full(args: &[&str]) -> (Option<i32>, String, String) {
 
 /// Runs `sluice` with arguments to completion: (exit code, stderr).
 pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(binary())
-        .args(args)
-        .output()
-        .expect("run sluice");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (code, _, stderr) = run_to_exit_full(args);
+    (code, stderr)
 }

@@ -30,10 +30,7 @@ impl Workload {
         let rolled_back = Arc::new(AtomicU64::new(0));
         let (s, c, r) = (stop.clone(), committed.clone(), rolled_back.clone());
         let handle = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = runtime();
             rt.block_on(async move {
                 let conn = format!("host=127.0.0.1 port={port} user=postgres password={PASSWORD} dbname={DATABASE}");
                 let (mut client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
@@ -137,16 +134,35 @@ fn audit(pg: &Postgres, broker: &Broker, setup: &Setup) -> serde_json::Value {
     report
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The committed position, read as a restart would.
+fn load(
+    broker: &Broker,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Option<sluice_core::Position>, sluice_kafka::SinkError> {
+    rt.block_on(sluice_kafka::offsets::load(
+        &broker.bootstrap(),
+        "sluice.offsets",
+        "sluice",
+    ))
+}
+
+/// The committed position; `None` also while it cannot be read.
+fn committed(broker: &Broker, rt: &tokio::runtime::Runtime) -> Option<sluice_core::Position> {
+    load(broker, rt).ok().flatten()
+}
+
 /// After every kill nothing runs, so the check is exact: PostgreSQL's confirmed
 /// position is never ahead of what Kafka committed.
 fn check_confirmed_not_ahead(pg: &Postgres, broker: &Broker, rt: &tokio::runtime::Runtime) {
     let confirmed = pg.confirmed_flush("sluice");
-    let committed = rt
-        .block_on(sluice_kafka::offsets::load(
-            &broker.bootstrap(),
-            "sluice.offsets",
-            "sluice",
-        ))
+    let committed = load(broker, rt)
         .expect("read offsets")
         .map(|p| p.end_lsn.0)
         .unwrap_or(0);
@@ -200,10 +216,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "30"),
         ("SLUICE__SINK__KAFKA__TRANSACTION_TIMEOUT_SECS", "10"),
     ];
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let kills: usize = std::env::var("SLUICE_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -211,22 +224,12 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
 
     let mut s = Sluice::start_with_env(&config, setup.admin_port, &env);
     s.wait_ready();
-    // The initial snapshot is committed before the first kill: an interrupted snapshot is
-    // taken again from scratch (it is not resumable yet), which is not what this test is
-    // about.
+    // The initial snapshot is committed before the first kill: kills during a snapshot
+    // are the subject of snapshot_killed_mid_table_resumes_and_loses_and_duplicates_nothing.
     wait_for(
         "the snapshot to be committed",
         Duration::from_secs(60),
-        || {
-            rt.block_on(sluice_kafka::offsets::load(
-                &broker.bootstrap(),
-                "sluice.offsets",
-                "sluice",
-            ))
-            .ok()
-            .flatten()
-            .filter(|p| !p.snapshot_pending)
-        },
+        || committed(&broker, &rt).filter(|p| !p.snapshot_pending),
     );
     let mut workload = Workload::start(pg.port, 0);
     let t0 = Instant::now();
@@ -363,17 +366,6 @@ fn postgres_restarts_and_sigterm_mid_batch_lose_and_duplicate_nothing() {
     catch_up_audit_and_stop(&pg, &broker, &setup, s);
 }
 
-/// The committed position, read as a restart would.
-fn committed(broker: &Broker, rt: &tokio::runtime::Runtime) -> Option<sluice_core::Position> {
-    rt.block_on(sluice_kafka::offsets::load(
-        &broker.bootstrap(),
-        "sluice.offsets",
-        "sluice",
-    ))
-    .ok()
-    .flatten()
-}
-
 #[test]
 fn snapshot_killed_mid_table_resumes_and_loses_and_duplicates_nothing() {
     let Stack {
@@ -386,10 +378,7 @@ fn snapshot_killed_mid_table_resumes_and_loses_and_duplicates_nothing() {
         ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
         ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "30"),
     ];
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     // Rows to snapshot, then writes that go on through the snapshot and every kill: rows
     // inserted between two pieces' points must come once, from the stream or the later
     // piece, never both.
