@@ -63,6 +63,9 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the SQL that installs the DDL capture event trigger (run it once as a
+    /// superuser in the source database, for `source.postgres.ddl_capture: true`).
+    DdlCaptureSql,
 }
 
 fn init_logging(format: LogFormat) {
@@ -80,10 +83,16 @@ fn init_logging(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let (Command::Run { config }
-    | Command::Registry { config }
-    | Command::CheckConfig { config }
-    | Command::Check { config }) = &cli.command;
+    let config = match &cli.command {
+        Command::Run { config }
+        | Command::Registry { config }
+        | Command::CheckConfig { config }
+        | Command::Check { config } => config,
+        Command::DdlCaptureSql => {
+            print!("{}", sluice_postgres::ddl::install_sql());
+            return ExitCode::SUCCESS;
+        }
+    };
     let cfg = match config::load(config) {
         Ok(c) => c,
         Err(e) => {
@@ -124,6 +133,7 @@ fn main() -> ExitCode {
                 }
             }
             Command::Registry { .. } => pipeline::run_registry_only(&cfg, shutdown).await,
+            Command::DdlCaptureSql => Ok(()),
             Command::Run { .. } => {
                 let metrics = Arc::new(metrics::Metrics::new());
                 pipeline::run(&cfg, metrics, shutdown).await

@@ -44,6 +44,8 @@ fn main() {
             toast: ToastMode::Reselect,
             heartbeat_interval: None,
             tls: Default::default(),
+            messages: Default::default(),
+            ddl_capture: false,
         };
         let (tx, mut rx) = mpsc::channel(4096);
         let (_ack_tx, ack_rx) = watch::channel(Lsn::ZERO);

@@ -102,7 +102,10 @@ impl Sluice {
         let child = Command::new(binary())
             .args(["run", "--config"])
             .arg(config)
-            .env("RUST_LOG", "info,sluice=debug")
+            .env(
+                "RUST_LOG",
+                std::env::var("SLUICE_TEST_LOG").unwrap_or_else(|_| "info,sluice=debug".into()),
+            )
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())

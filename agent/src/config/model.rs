@@ -51,6 +51,23 @@ pub struct PostgresSection {
     pub slot_busy_timeout_secs: u64,
     /// TLS to PostgreSQL (libpq's sslmode semantics).
     pub tls: Option<PostgresTls>,
+    /// Logical decoding messages (`pg_logical_emit_message`) passed on as events.
+    #[serde(default)]
+    pub messages: MessagesSection,
+    /// Capture DDL with an event trigger, so a table change is checked and registered in
+    /// stream order even when no row follows it.
+    #[serde(default)]
+    pub ddl_capture: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesSection {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Only these prefixes (empty: all).
+    #[serde(default)]
+    pub prefixes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

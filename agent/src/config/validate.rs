@@ -287,6 +287,11 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                 heartbeat_interval: (pg.heartbeat_interval_secs > 0)
                     .then(|| Duration::from_secs(pg.heartbeat_interval_secs)),
                 tls,
+                messages: sluice_postgres::MessageCapture {
+                    enabled: pg.messages.enabled,
+                    prefixes: pg.messages.prefixes.clone(),
+                },
+                ddl_capture: pg.ddl_capture,
             })
         }
     };

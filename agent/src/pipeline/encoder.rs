@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_avro::{Naming, TableCodec, TxnOrder};
-use sluice_core::{Change, Table, TableId};
+use sluice_avro::{MessageCodec, Naming, TableCodec, TxnOrder};
+use sluice_core::{Change, Message, Table, TableId};
 use sluice_schema_registry::RegistryClient;
 
 use super::error::PipelineError;
@@ -25,6 +25,8 @@ pub struct Encoder {
     registry: RegistryClient,
     metrics: Arc<Metrics>,
     codecs: HashMap<TableId, Entry>,
+    /// Logical decoding messages: codec, topic and schema ids once registered.
+    messages: Option<(MessageCodec, Arc<str>, u32, u32)>,
     /// `on_incompatible: register_anyway`: a refused schema is registered under NONE.
     register_anyway: bool,
     /// The last encoded key (empty: no key) and value, Confluent framed.
@@ -39,6 +41,7 @@ impl Encoder {
             registry,
             metrics,
             codecs: HashMap::new(),
+            messages: None,
             register_anyway: false,
             key: Vec::with_capacity(256),
             value: Vec::with_capacity(4096),
@@ -94,6 +97,38 @@ impl Encoder {
         restored?;
         self.metrics.ops.registered_anyway.inc();
         Ok(id)
+    }
+
+    /// Checks and registers the schemas of a table shape ahead of its first event (a
+    /// shape announced by captured DDL). Fails like [`Self::encode`] when the registry
+    /// refuses them.
+    pub async fn prepare(&mut self, table: &Arc<Table>) -> Result<(), PipelineError> {
+        self.entry(table).await.map(|_| ())
+    }
+
+    /// Encodes a logical decoding message into `self.key` / `self.value`; returns the
+    /// topic.
+    pub async fn encode_message(
+        &mut self,
+        m: &Message,
+        now_ms: i64,
+        txn: Option<TxnOrder>,
+    ) -> Result<Arc<str>, PipelineError> {
+        if self.messages.is_none() {
+            let codec = MessageCodec::new(&self.naming);
+            let key_id = self.register(&codec.key_subject, &codec.key_schema).await?;
+            let value_id = self
+                .register(&codec.value_subject, &codec.value_schema)
+                .await?;
+            let topic = Arc::from(codec.topic.as_str());
+            self.messages = Some((codec, topic, key_id, value_id));
+        }
+        let (codec, topic, key_id, value_id) = self.messages.as_ref().expect("set above");
+        self.key.clear();
+        self.value.clear();
+        codec.encode_key(&mut self.key, *key_id, m);
+        codec.encode_value(&mut self.value, *value_id, m, now_ms, txn);
+        Ok(topic.clone())
     }
 
     /// The codec for the change's table shape, registering its schemas when the shape is

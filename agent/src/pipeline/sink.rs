@@ -72,6 +72,9 @@ impl TxnCounts {
     }
 }
 
+/// The `transaction` block's data collection of logical messages (no table has oid 0).
+const MESSAGE_COLLECTION: TableId = 0;
+
 /// What to do when the registry refuses a table's new schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnIncompatible {
@@ -314,6 +317,55 @@ impl Sink {
                     dirty_since.get_or_insert_with(Instant::now);
                 }
             }
+            SourceEvent::Schema { table, source } => {
+                if self
+                    .committed
+                    .covers(&table.name, source.commit_lsn, source.ordinal)
+                    || self.runtime_blocked.contains(&table.name)
+                {
+                    return Ok(());
+                }
+                if let Err(e) = self.encoder.prepare(&table).await {
+                    return self.refused(&table.name, &source, e, next);
+                }
+            }
+            SourceEvent::Message(m) => {
+                let src = &m.source;
+                let order = (self.transaction_metadata && m.transactional)
+                    .then(|| self.txn_counts.next(MESSAGE_COLLECTION));
+                let name = TableName::new("", "message");
+                if self.committed.covers(&name, src.commit_lsn, src.ordinal) {
+                    self.metrics.skipped.inc();
+                    return Ok(());
+                }
+                let topic = self.encoder.encode_message(&m, now_ms(), order).await?;
+                self.topics.ensure(&topic).await?;
+                let p = self.producer(producer, next).await?;
+                if self.committed.covers(&name, src.commit_lsn, src.ordinal) {
+                    self.metrics.skipped.inc();
+                    return Ok(());
+                }
+                if open.since.is_none() {
+                    p.begin()?;
+                    open.since = Some(Instant::now());
+                }
+                p.send(&topic, Some(&self.encoder.key), Some(&self.encoder.value))
+                    .await?;
+                let size = self.encoder.key.len() + self.encoder.value.len();
+                open.bytes += size;
+                open.events += 1;
+                open.txn_bytes += size;
+                open.txn_events += 1;
+                let metrics = &self.metrics;
+                open.counts
+                    .entry((MESSAGE_COLLECTION, Op::Message))
+                    .or_insert_with(|| (metrics.events.with_label_values(&["message", "m"]), 0))
+                    .1 += 1;
+                next.resume = Some(Resume {
+                    commit_lsn: src.commit_lsn,
+                    ordinal: src.ordinal,
+                });
+            }
             SourceEvent::Change(change) => {
                 let src = &change.source;
                 let order = (self.transaction_metadata && src.snapshot == SnapshotMarker::False)
@@ -336,32 +388,7 @@ impl Sink {
                 }
                 let topic = match self.encoder.encode(&change, now_ms(), order).await {
                     Ok(t) => t,
-                    Err(e)
-                        if e.is_incompatible_schema()
-                            && self.on_incompatible != OnIncompatible::Fail =>
-                    {
-                        let table = change.table.name.clone();
-                        tracing::error!(
-                            table = %table,
-                            error = %e,
-                            policy = ?self.on_incompatible,
-                            "the registry refused the table's new schema: its changes stop here while other tables flow. Ways out: make the change compatible, or change the subject's compatibility (PUT /config/<subject>), then restart; or set schema_registry.on_incompatible"
-                        );
-                        self.metrics.block_table(&table.to_string(), &e.to_string());
-                        if self.on_incompatible == OnIncompatible::BlockTable
-                            && !next.is_blocked(&table)
-                        {
-                            next.blocked.push(Blocked {
-                                table: table.clone(),
-                                commit_lsn: src.commit_lsn,
-                                ordinal: src.ordinal,
-                            });
-                        }
-                        self.runtime_blocked.insert(table);
-                        self.metrics.blocked_changes.inc();
-                        return Ok(());
-                    }
-                    Err(e) => return Err(e),
+                    Err(e) => return self.refused(&change.table.name, src, e, next),
                 };
                 self.topics.ensure(&topic).await?;
                 let p = self.producer(producer, next).await?;
@@ -419,6 +446,37 @@ impl Sink {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The registry refused a table's new schema (or another encoding error `e`): by
+    /// policy, stop that table here (other tables flow), drop its changes, or fail.
+    fn refused(
+        &mut self,
+        table: &TableName,
+        src: &sluice_core::SourceInfo,
+        e: PipelineError,
+        next: &mut Position,
+    ) -> Result<(), PipelineError> {
+        if !e.is_incompatible_schema() || self.on_incompatible == OnIncompatible::Fail {
+            return Err(e);
+        }
+        tracing::error!(
+            table = %table,
+            error = %e,
+            policy = ?self.on_incompatible,
+            "the registry refused the table's new schema: its changes stop here while other tables flow. Ways out: make the change compatible, or change the subject's compatibility (PUT /config/<subject>), then restart; or set schema_registry.on_incompatible"
+        );
+        self.metrics.block_table(&table.to_string(), &e.to_string());
+        if self.on_incompatible == OnIncompatible::BlockTable && !next.is_blocked(table) {
+            next.blocked.push(Blocked {
+                table: table.clone(),
+                commit_lsn: src.commit_lsn,
+                ordinal: src.ordinal,
+            });
+        }
+        self.runtime_blocked.insert(table.clone());
+        self.metrics.blocked_changes.inc();
         Ok(())
     }
 

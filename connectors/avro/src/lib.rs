@@ -110,14 +110,7 @@ impl TableCodec {
             Envelope::Flat => format!("{ns}.Value"),
         };
         let key_record = format!("{ns}.Key");
-        let (key_subject, value_subject) = match naming.subjects {
-            SubjectNameStrategy::Topic => (format!("{topic}-key"), format!("{topic}-value")),
-            SubjectNameStrategy::Record => (key_record, value_record),
-            SubjectNameStrategy::TopicRecord => (
-                format!("{topic}-{key_record}"),
-                format!("{topic}-{value_record}"),
-            ),
-        };
+        let (key_subject, value_subject) = subjects(naming, &topic, &key_record, &value_record);
         TableCodec {
             key_subject,
             value_subject,
@@ -187,50 +180,15 @@ impl TableCodec {
                 }
             }
         }
-        // source
         let s = &change.source;
-        binary::string(buf, CONNECTOR_VERSION);
-        binary::string(buf, "postgresql");
-        binary::string(buf, &self.server_name);
-        binary::long(buf, s.commit_ts_us.div_euclid(1000));
-        binary::branch(buf, 0); // snapshot: string branch
-        binary::string(buf, s.snapshot.as_str());
-        binary::string(buf, &self.database);
-        binary::branch(buf, 0); // sequence: null
-        binary::branch(buf, 1);
-        binary::long(buf, s.commit_ts_us);
-        binary::branch(buf, 1);
-        binary::long(buf, s.commit_ts_us.saturating_mul(1000));
-        binary::string(buf, &self.table.name.schema);
-        binary::string(buf, &self.table.name.name);
-        match s.xid {
-            Some(x) => {
-                binary::branch(buf, 1);
-                binary::long(buf, x as i64);
-            }
-            None => binary::branch(buf, 0),
-        }
-        binary::branch(buf, 1);
-        binary::long(buf, s.lsn.0 as i64);
-        binary::branch(buf, 0); // xmin
-        match (txn, s.xid) {
-            (Some(t), Some(xid)) => {
-                binary::branch(buf, 1);
-                // "<xid>:<lsn>" without allocating: at most 10 + 1 + 20 bytes.
-                let mut id = [0u8; 32];
-                let n = {
-                    use std::io::Write;
-                    let mut w = &mut id[..];
-                    let _ = write!(w, "{xid}:{}", s.commit_lsn.0);
-                    32 - w.len()
-                };
-                binary::long(buf, n as i64);
-                buf.extend_from_slice(&id[..n]);
-                binary::long(buf, t.total_order as i64);
-                binary::long(buf, t.data_collection_order as i64);
-            }
-            _ => binary::branch(buf, 0),
-        }
+        write_source(
+            buf,
+            &self.server_name,
+            &self.database,
+            (&self.table.name.schema, &self.table.name.name),
+            s,
+        );
+        write_transaction(buf, txn, s);
         binary::string(buf, change.op.code());
         binary::branch(buf, 1);
         binary::long(buf, now_ms);
@@ -239,6 +197,143 @@ impl TableCodec {
         binary::branch(buf, 1);
         binary::long(buf, now_ms.saturating_mul(1_000_000));
         Ok(())
+    }
+}
+
+/// Debezium's `source` record. `object` is the (schema, table) the event is about.
+fn write_source(
+    buf: &mut Vec<u8>,
+    server_name: &str,
+    database: &str,
+    object: (&str, &str),
+    s: &sluice_core::SourceInfo,
+) {
+    binary::string(buf, CONNECTOR_VERSION);
+    binary::string(buf, "postgresql");
+    binary::string(buf, server_name);
+    binary::long(buf, s.commit_ts_us.div_euclid(1000));
+    binary::branch(buf, 0); // snapshot: string branch
+    binary::string(buf, s.snapshot.as_str());
+    binary::string(buf, database);
+    binary::branch(buf, 0); // sequence: null
+    binary::branch(buf, 1);
+    binary::long(buf, s.commit_ts_us);
+    binary::branch(buf, 1);
+    binary::long(buf, s.commit_ts_us.saturating_mul(1000));
+    binary::string(buf, object.0);
+    binary::string(buf, object.1);
+    match s.xid {
+        Some(x) => {
+            binary::branch(buf, 1);
+            binary::long(buf, x as i64);
+        }
+        None => binary::branch(buf, 0),
+    }
+    binary::branch(buf, 1);
+    binary::long(buf, s.lsn.0 as i64);
+    binary::branch(buf, 0); // xmin
+}
+
+/// The optional `transaction` block: filled with `txn` for a change in a transaction
+/// (id `<xid>:<commit LSN>`, as Debezium writes it).
+fn write_transaction(buf: &mut Vec<u8>, txn: Option<TxnOrder>, s: &sluice_core::SourceInfo) {
+    match (txn, s.xid) {
+        (Some(t), Some(xid)) => {
+            binary::branch(buf, 1);
+            // "<xid>:<lsn>" without allocating: at most 10 + 1 + 20 bytes.
+            let mut id = [0u8; 32];
+            let n = {
+                use std::io::Write;
+                let mut w = &mut id[..];
+                let _ = write!(w, "{xid}:{}", s.commit_lsn.0);
+                32 - w.len()
+            };
+            binary::long(buf, n as i64);
+            buf.extend_from_slice(&id[..n]);
+            binary::long(buf, t.total_order as i64);
+            binary::long(buf, t.data_collection_order as i64);
+        }
+        _ => binary::branch(buf, 0),
+    }
+}
+
+/// Registry subjects (key, value) for a topic and its records' full names.
+fn subjects(
+    naming: &Naming,
+    topic: &str,
+    key_record: &str,
+    value_record: &str,
+) -> (String, String) {
+    match naming.subjects {
+        SubjectNameStrategy::Topic => (format!("{topic}-key"), format!("{topic}-value")),
+        SubjectNameStrategy::Record => (key_record.to_string(), value_record.to_string()),
+        SubjectNameStrategy::TopicRecord => (
+            format!("{topic}-{key_record}"),
+            format!("{topic}-{value_record}"),
+        ),
+    }
+}
+
+/// Logical decoding messages as Debezium writes them: topic `<prefix>.message`, key
+/// `MessageKey{prefix}`, value `MessageValue{op "m", ts_ms, source, transaction,
+/// message{prefix, content}}` (source schema and table empty). The same with either
+/// envelope setting.
+#[derive(Debug, Clone)]
+pub struct MessageCodec {
+    pub topic: String,
+    pub key_subject: String,
+    pub value_subject: String,
+    pub key_schema: String,
+    pub value_schema: String,
+    server_name: String,
+    database: String,
+}
+
+impl MessageCodec {
+    pub fn new(naming: &Naming) -> Self {
+        let topic = format!("{}.message", naming.topic_prefix);
+        let (key_subject, value_subject) = subjects(
+            naming,
+            &topic,
+            "io.debezium.connector.postgresql.MessageKey",
+            "io.debezium.connector.postgresql.MessageValue",
+        );
+        MessageCodec {
+            topic,
+            key_subject,
+            value_subject,
+            key_schema: schema::message_key_schema().to_string(),
+            value_schema: schema::message_value_schema().to_string(),
+            server_name: naming.topic_prefix.clone(),
+            database: naming.database.clone(),
+        }
+    }
+
+    pub fn encode_key(&self, buf: &mut Vec<u8>, schema_id: u32, m: &sluice_core::Message) {
+        write_header(buf, schema_id);
+        binary::branch(buf, 1);
+        binary::string(buf, &m.prefix);
+    }
+
+    pub fn encode_value(
+        &self,
+        buf: &mut Vec<u8>,
+        schema_id: u32,
+        m: &sluice_core::Message,
+        now_ms: i64,
+        txn: Option<TxnOrder>,
+    ) {
+        write_header(buf, schema_id);
+        binary::string(buf, sluice_core::Op::Message.code());
+        binary::branch(buf, 1);
+        binary::long(buf, now_ms);
+        write_source(buf, &self.server_name, &self.database, ("", ""), &m.source);
+        write_transaction(buf, txn, &m.source);
+        binary::branch(buf, 1);
+        binary::string(buf, &m.prefix);
+        binary::branch(buf, 1);
+        binary::long(buf, m.content.len() as i64);
+        buf.extend_from_slice(&m.content);
     }
 }
 

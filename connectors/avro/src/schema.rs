@@ -450,7 +450,33 @@ pub fn flat_schema(ns: &str, value: &[FieldPlan]) -> Json {
 pub fn envelope_schema(ns: &str, value: &[FieldPlan]) -> Json {
     let mut defined = Vec::new();
     let value_record = record("Value", ns, value, &mut defined);
-    let source = json!({
+    let source = source_schema();
+    let block = transaction_schema();
+    let mut env = Map::new();
+    env.insert("type".into(), json!("record"));
+    env.insert("name".into(), json!("Envelope"));
+    env.insert("namespace".into(), json!(ns));
+    env.insert(
+        "fields".into(),
+        json!([
+            {"name": "before", "type": ["null", value_record], "default": null},
+            {"name": "after", "type": ["null", "Value"], "default": null},
+            {"name": "source", "type": source},
+            {"name": "transaction", "type": ["null", block], "default": null},
+            {"name": "op", "type": "string"},
+            optional("ts_ms", "long"),
+            optional("ts_us", "long"),
+            optional("ts_ns", "long")
+        ]),
+    );
+    env.insert("connect.version".into(), json!(2));
+    env.insert("connect.name".into(), json!(format!("{ns}.Envelope")));
+    Json::Object(env)
+}
+
+/// Debezium's `source` record for PostgreSQL.
+pub fn source_schema() -> Json {
+    json!({
         "type": "record",
         "name": "Source",
         "namespace": "io.debezium.connector.postgresql",
@@ -477,8 +503,12 @@ pub fn envelope_schema(ns: &str, value: &[FieldPlan]) -> Json {
             optional("xmin", "long")
         ],
         "connect.name": "io.debezium.connector.postgresql.Source"
-    });
-    let block = json!({
+    })
+}
+
+/// Debezium's `transaction` block (`provide.transaction.metadata`).
+pub fn transaction_schema() -> Json {
+    json!({
         "type": "record",
         "name": "block",
         "namespace": "event",
@@ -489,25 +519,43 @@ pub fn envelope_schema(ns: &str, value: &[FieldPlan]) -> Json {
         ],
         "connect.version": 1,
         "connect.name": "event.block"
-    });
-    let mut env = Map::new();
-    env.insert("type".into(), json!("record"));
-    env.insert("name".into(), json!("Envelope"));
-    env.insert("namespace".into(), json!(ns));
-    env.insert(
-        "fields".into(),
-        json!([
-            {"name": "before", "type": ["null", value_record], "default": null},
-            {"name": "after", "type": ["null", "Value"], "default": null},
-            {"name": "source", "type": source},
-            {"name": "transaction", "type": ["null", block], "default": null},
+    })
+}
+
+/// Debezium's logical decoding message key: the message's prefix.
+pub fn message_key_schema() -> Json {
+    json!({
+        "type": "record",
+        "name": "MessageKey",
+        "namespace": "io.debezium.connector.postgresql",
+        "fields": [optional("prefix", "string")],
+        "connect.version": 1,
+        "connect.name": "io.debezium.connector.postgresql.MessageKey"
+    })
+}
+
+/// Debezium's logical decoding message value: op "m", ts_ms, source, transaction and
+/// the message (prefix, content as bytes).
+pub fn message_value_schema() -> Json {
+    json!({
+        "type": "record",
+        "name": "MessageValue",
+        "namespace": "io.debezium.connector.postgresql",
+        "fields": [
             {"name": "op", "type": "string"},
             optional("ts_ms", "long"),
-            optional("ts_us", "long"),
-            optional("ts_ns", "long")
-        ]),
-    );
-    env.insert("connect.version".into(), json!(2));
-    env.insert("connect.name".into(), json!(format!("{ns}.Envelope")));
-    Json::Object(env)
+            {"name": "source", "type": source_schema()},
+            {"name": "transaction", "type": ["null", transaction_schema()], "default": null},
+            {"name": "message", "type": {
+                "type": "record",
+                "name": "Message",
+                "namespace": "io.debezium.connector.postgresql",
+                "fields": [optional("prefix", "string"), optional("content", "bytes")],
+                "connect.version": 1,
+                "connect.name": "io.debezium.connector.postgresql.Message"
+            }}
+        ],
+        "connect.version": 1,
+        "connect.name": "io.debezium.connector.postgresql.MessageValue"
+    })
 }

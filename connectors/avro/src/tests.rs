@@ -590,3 +590,54 @@ mod every_kind {
         assert!(e.to_string().contains("array of array of Int32"), "{e}");
     }
 }
+
+#[test]
+fn logical_messages_are_debezium_message_events() {
+    let codec = MessageCodec::new(&naming());
+    assert_eq!(codec.topic, "shop.message");
+    assert_eq!(codec.value_subject, "shop.message-value");
+    let m = sluice_core::Message {
+        prefix: "audit".into(),
+        content: b"\x00who=alice".to_vec(),
+        transactional: true,
+        source: SourceInfo {
+            lsn: Lsn(0x100),
+            commit_lsn: Lsn(0x200),
+            ordinal: 3,
+            xid: Some(77),
+            commit_ts_us: 1_700_000_000_123_456,
+            snapshot: SnapshotMarker::False,
+            row_key: None,
+        },
+    };
+    let mut key = Vec::new();
+    codec.encode_key(&mut key, 9, &m);
+    let k = decode(&codec.key_schema, &key, 9);
+    assert_eq!(
+        unwrap_union(field(&k, "prefix")),
+        &AV::String("audit".into())
+    );
+    let order = TxnOrder {
+        total_order: 4,
+        data_collection_order: 1,
+    };
+    let mut value = Vec::new();
+    codec.encode_value(&mut value, 10, &m, 5, Some(order));
+    let v = decode(&codec.value_schema, &value, 10);
+    assert_eq!(field(&v, "op"), &AV::String("m".into()));
+    let source = field(&v, "source");
+    assert_eq!(field(source, "table"), &AV::String(String::new()));
+    assert_eq!(unwrap_union(field(source, "txId")), &AV::Long(77));
+    assert_eq!(unwrap_union(field(source, "lsn")), &AV::Long(0x100));
+    let block = unwrap_union(field(&v, "transaction"));
+    assert_eq!(field(block, "id"), &AV::String(format!("77:{}", 0x200)));
+    let msg = field(&v, "message");
+    assert_eq!(
+        unwrap_union(field(msg, "prefix")),
+        &AV::String("audit".into())
+    );
+    assert_eq!(
+        unwrap_union(field(msg, "content")),
+        &AV::Bytes(b"\x00who=alice".to_vec())
+    );
+}

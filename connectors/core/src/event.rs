@@ -21,6 +21,8 @@ pub enum Op {
     Read,
     /// The table was truncated (no rows, no key).
     Truncate,
+    /// A logical decoding message (`pg_logical_emit_message`).
+    Message,
 }
 
 impl Op {
@@ -31,10 +33,18 @@ impl Op {
             Op::Delete => "d",
             Op::Read => "r",
             Op::Truncate => "t",
+            Op::Message => "m",
         }
     }
 
-    pub const ALL: [Op; 5] = [Op::Create, Op::Update, Op::Delete, Op::Read, Op::Truncate];
+    pub const ALL: [Op; 6] = [
+        Op::Create,
+        Op::Update,
+        Op::Delete,
+        Op::Read,
+        Op::Truncate,
+        Op::Message,
+    ];
 }
 
 /// Whether a change comes from the snapshot, and where in it.
@@ -109,6 +119,19 @@ impl Change {
     }
 }
 
+/// A logical decoding message written with `pg_logical_emit_message`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub prefix: String,
+    pub content: Vec<u8>,
+    /// Written in a transaction (delivered at its commit, with its changes) or not
+    /// (delivered at once, alone).
+    pub transactional: bool,
+    /// For a non-transactional message `xid` is `None` and `commit_lsn` is the
+    /// message's own LSN.
+    pub source: SourceInfo,
+}
+
 /// What a source emits.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceEvent {
@@ -120,6 +143,14 @@ pub enum SourceEvent {
         /// committed downstream.
         end_lsn: Lsn,
         commit_ts_us: i64,
+    },
+    Message(Message),
+    /// A table's new shape, announced by captured DDL before any row uses it, so its
+    /// schemas are checked and registered in stream order. Takes a position like a
+    /// change (`source.commit_lsn`, `source.ordinal`) but produces no event.
+    Schema {
+        table: Arc<Table>,
+        source: SourceInfo,
     },
     /// The source has nothing pending up to `lsn` (for example a keepalive while idle, or
     /// a transaction with no published changes). It may be confirmed once everything

@@ -13,7 +13,7 @@ pub mod value;
 
 pub use check::{CheckResult, Verdict};
 pub use error::{Classify, ErrorClass};
-pub use event::{Change, Op, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo};
+pub use event::{Change, Message, Op, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo};
 pub use lsn::{Lsn, ParseLsnError};
 pub use position::{Blocked, Piece, Position, Resume, RowKey, SnapshotProgress};
 pub use table::{Column, Table, TableId, TableName, TypeInfo, TypeKind};

@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod conn;
+pub mod ddl;
 pub mod error;
 pub mod pgoutput;
 pub mod preflight;
@@ -107,6 +108,27 @@ pub struct SourceConfig {
     /// Interval of `pg_logical_emit_message` heartbeats; `None` disables them.
     pub heartbeat_interval: Option<Duration>,
     pub tls: tls::TlsSettings,
+    /// Logical decoding messages passed on as events.
+    pub messages: MessageCapture,
+    /// Capture DDL through an event trigger (see [`ddl`]).
+    pub ddl_capture: bool,
+}
+
+/// Which logical decoding messages (`pg_logical_emit_message`) become events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageCapture {
+    pub enabled: bool,
+    /// Only messages with one of these prefixes (empty: every prefix). Prefixes starting
+    /// with `sluice.` are Sluice's own (heartbeats, captured DDL) and never events.
+    pub prefixes: Vec<String>,
+}
+
+impl MessageCapture {
+    pub fn wants(&self, prefix: &str) -> bool {
+        self.enabled
+            && !prefix.starts_with(ddl::OWN_PREFIX)
+            && (self.prefixes.is_empty() || self.prefixes.iter().any(|p| p == prefix))
+    }
 }
 
 /// The pgoutput protocol version for a server version: 1 before 14, then 2 (14), 3 (15),
@@ -148,6 +170,9 @@ pub async fn run(
     catalog::check_privileges(&sql, &cfg.tables).await?;
     catalog::check_tables(&sql, &cfg.tables).await?;
     catalog::ensure_publication(&sql, &cfg.publication, &cfg.tables).await?;
+    if cfg.ddl_capture {
+        ddl::ensure(&sql, cfg.pg.get_dbname().unwrap_or("postgres")).await?;
+    }
 
     let params = conn::ConnectParams::from_config(&cfg.pg, &cfg.tls)?;
     let mut repl = conn::ReplicationConn::connect(&params).await?;
@@ -179,8 +204,14 @@ pub async fn run(
     // transactions to disk and sends each whole after its commit, and Sluice passes the
     // changes on as they arrive through bounded queues, so memory stays bounded without
     // exposing changes that may still abort.
+    // Messages are asked for only when something uses them (every heartbeat is one).
+    let messages = if cfg.messages.enabled || cfg.ddl_capture {
+        ", messages 'true'"
+    } else {
+        ""
+    };
     let start = format!(
-        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{}', publication_names {pubs})",
+        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{}', publication_names {pubs}{messages})",
         proto_version(version)
     );
     repl.start_copy_both(&start).await.map_err(|e| match e {
@@ -200,6 +231,8 @@ pub async fn run(
             tables: cfg.tables.iter().cloned().collect::<HashSet<_>>(),
             toast: cfg.toast,
             stats,
+            messages: cfg.messages.clone(),
+            ddl_capture: cfg.ddl_capture,
         },
         slot: cfg.slot.clone(),
         tx,

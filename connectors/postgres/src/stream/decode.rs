@@ -5,16 +5,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use sluice_core::{
-    Change, Lsn, Op, Row, SnapshotMarker, SourceEvent, SourceInfo, Table, TableName, TxnInfo, Value,
+    Change, Lsn, Message, Op, Row, SnapshotMarker, SourceEvent, SourceInfo, Table, TableName,
+    TxnInfo, Value,
 };
 
 use super::filter::SnapshotFilter;
 use super::{toast, Context, PG_EPOCH_OFFSET_US};
-use crate::catalog;
 use crate::error::PgError;
 use crate::pgoutput::{Decoder, OldKind, PgOutput, TupleValue};
 use crate::text::{parse_column, Notes};
 use crate::ToastMode;
+use crate::{catalog, ddl};
 
 pub struct State {
     pub decoder: Decoder,
@@ -31,6 +32,8 @@ pub struct State {
     pub record_lsn: Lsn,
     /// After a resumed snapshot: skips changes a later snapshot piece holds.
     pub filter: Option<SnapshotFilter>,
+    /// Send time of the current XLogData, Unix µs (a non-transactional message's time).
+    pub send_ts_us: i64,
 }
 
 impl State {
@@ -45,6 +48,7 @@ impl State {
             reply_requested: false,
             record_lsn: Lsn::ZERO,
             filter: None,
+            send_ts_us: 0,
         }
     }
 }
@@ -150,7 +154,14 @@ pub async fn on_message(
             }
             return Ok(());
         }
-        PgOutput::Origin { .. } | PgOutput::Type { .. } | PgOutput::Message { .. } => return Ok(()),
+        PgOutput::Message {
+            transactional,
+            lsn,
+            prefix,
+            content,
+            ..
+        } => return on_logical_message(ctx, st, transactional, lsn, prefix, content, out).await,
+        PgOutput::Origin { .. } | PgOutput::Type { .. } => return Ok(()),
         other => {
             // Streaming and two-phase options are not requested, so the server never
             // sends these; receiving one means a protocol mismatch.
@@ -161,6 +172,81 @@ pub async fn on_message(
         }
     };
     out.push_back(ev);
+    Ok(())
+}
+
+/// A logical decoding message: captured DDL becomes a schema event for a configured
+/// table; a wanted user message becomes a message event. A transactional message takes
+/// an ordinal in its transaction whatever becomes of it, so ordinals do not depend on
+/// the configuration. A non-transactional one stands alone: it is framed as a
+/// transaction of its own. Its `lsn` is the end of its WAL record (where the next record
+/// starts), so it is confirmed as `lsn` — every transaction that committed before it was
+/// sent before it, and PostgreSQL does not send it again from there — and positioned at
+/// `lsn - 1`, inside its record, so that the confirmed position covers it.
+async fn on_logical_message(
+    ctx: &Context<'_>,
+    st: &mut State,
+    transactional: bool,
+    lsn: Lsn,
+    prefix: String,
+    content: bytes::Bytes,
+    out: &mut VecDeque<SourceEvent>,
+) -> Result<(), PgError> {
+    tracing::debug!(%lsn, transactional, prefix, "logical message");
+    let in_txn = transactional && st.txn.is_some();
+    if in_txn && ctx.ddl_capture && prefix == ddl::DDL_PREFIX {
+        let rel = ddl::parse(&content)?;
+        let table = catalog::relation_table(ctx.sql, &rel).await?;
+        let source = source_info(st);
+        st.ordinal += 1;
+        if ctx.tables.contains(&table.name) {
+            tracing::info!(table = %table.name, columns = table.columns.len(), "table shape from captured DDL");
+            out.push_back(SourceEvent::Schema { table, source });
+        }
+        return Ok(());
+    }
+    if !ctx.messages.wants(&prefix) {
+        if in_txn {
+            st.ordinal += 1;
+        }
+        return Ok(());
+    }
+    let mut source = source_info(st);
+    let at = Lsn(lsn.0.saturating_sub(1));
+    if in_txn {
+        st.ordinal += 1;
+    } else {
+        let commit_ts_us = st.send_ts_us;
+        source = SourceInfo {
+            lsn,
+            commit_lsn: at,
+            ordinal: 0,
+            xid: None,
+            commit_ts_us,
+            snapshot: SnapshotMarker::False,
+            row_key: None,
+        };
+        out.push_back(SourceEvent::Begin(TxnInfo {
+            xid: 0,
+            final_lsn: at,
+            commit_ts_us,
+        }));
+    }
+    source.lsn = lsn;
+    out.push_back(SourceEvent::Message(Message {
+        prefix,
+        content: content.to_vec(),
+        transactional: in_txn,
+        source,
+    }));
+    if !in_txn {
+        st.last_ack_point = st.last_ack_point.max(lsn);
+        out.push_back(SourceEvent::Commit {
+            commit_lsn: at,
+            end_lsn: lsn,
+            commit_ts_us: st.send_ts_us,
+        });
+    }
     Ok(())
 }
 
@@ -264,24 +350,29 @@ fn change(
     before: Option<Row>,
     after: Option<Row>,
 ) -> SourceEvent {
-    let txn = st.txn.as_ref();
-    let ordinal = st.ordinal;
+    let source = source_info(st);
     st.ordinal += 1;
     SourceEvent::Change(Change {
         table,
         op,
         before,
         after,
-        source: SourceInfo {
-            lsn: st.record_lsn,
-            commit_lsn: txn.map(|t| t.final_lsn).unwrap_or_default(),
-            ordinal,
-            xid: txn.map(|t| t.xid),
-            commit_ts_us: txn.map(|t| t.commit_ts_us).unwrap_or_default(),
-            snapshot: SnapshotMarker::False,
-            row_key: None,
-        },
+        source,
     })
+}
+
+/// Where the current message sits: its record, transaction and ordinal.
+fn source_info(st: &State) -> SourceInfo {
+    let txn = st.txn.as_ref();
+    SourceInfo {
+        lsn: st.record_lsn,
+        commit_lsn: txn.map(|t| t.final_lsn).unwrap_or_default(),
+        ordinal: st.ordinal,
+        xid: txn.map(|t| t.xid),
+        commit_ts_us: txn.map(|t| t.commit_ts_us).unwrap_or_default(),
+        snapshot: SnapshotMarker::False,
+        row_key: None,
+    }
 }
 
 /// With `key_only` (an old tuple of the replica identity key), non-key columns are

@@ -32,6 +32,9 @@ pub struct Context<'a> {
     pub tables: HashSet<TableName>,
     pub toast: ToastMode,
     pub stats: Arc<SourceStats>,
+    pub messages: crate::MessageCapture,
+    /// Table shapes announced by the DDL capture trigger become schema events.
+    pub ddl_capture: bool,
 }
 
 /// Streaming state.
@@ -216,7 +219,7 @@ async fn handle(
             }
             st.record_lsn = Lsn(msg.get_u64());
             let end = Lsn(msg.get_u64());
-            let _ts = msg.get_i64();
+            st.send_ts_us = msg.get_i64() + PG_EPOCH_OFFSET_US;
             st.received = st.received.max(end);
             let m = st.decoder.decode(&msg).inspect_err(|_| {
                 ctx.stats

@@ -1,0 +1,198 @@
+//! DDL capture: an event trigger writes each changed table's new shape as a
+//! transactional logical message, so a table change reaches Sluice in stream order even
+//! when no row follows it (pgoutput sends a Relation message only before the next row).
+//!
+//! The trigger (`ddl_command_end`, installed by Sluice when it may, or by a superuser
+//! from [`install_sql`]) emits, for every ordinary or partitioned table that a command
+//! created or altered, a message with prefix [`DDL_PREFIX`] whose content is the table's
+//! columns as pgoutput would describe them (name, type, type modifier, replica identity
+//! flag). The decoder turns it into the same [`crate::pgoutput::Relation`] a Relation
+//! message gives. The trigger never fails the user's DDL: an error inside it becomes a
+//! warning and the change is then seen at the table's next row, as without capture.
+
+use serde::Deserialize;
+use tokio_postgres::Client;
+
+use crate::error::PgError;
+use crate::pgoutput::{Relation, RelationColumn};
+
+/// Prefix of every logical message Sluice writes itself; never passed on as an event.
+pub const OWN_PREFIX: &str = "sluice.";
+/// Prefix of the trigger's messages.
+pub const DDL_PREFIX: &str = "sluice.ddl";
+pub const TRIGGER: &str = "sluice_capture_ddl";
+
+/// The function and event trigger, as one script. Creating an event trigger needs a
+/// superuser. The function is SECURITY DEFINER so any role's DDL is captured.
+pub fn install_sql() -> String {
+    format!(
+        r#"CREATE OR REPLACE FUNCTION public.{TRIGGER}() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $sluice$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    SELECT DISTINCT c.oid AS relid
+    FROM pg_event_trigger_ddl_commands() d
+    JOIN pg_class c ON c.oid = d.objid
+    WHERE d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p')
+  LOOP
+    PERFORM pg_logical_emit_message(true, '{DDL_PREFIX}', (
+      SELECT json_build_object(
+        'relid', c.oid::bigint,
+        'schema', n.nspname,
+        'table', c.relname,
+        'replident', c.relreplident,
+        'columns', coalesce((
+          SELECT json_agg(json_build_object(
+                   'name', a.attname,
+                   'type', a.atttypid::bigint,
+                   'typmod', a.atttypmod,
+                   'key', c.relreplident = 'f' OR coalesce(a.attnum = ANY (i.indkey), false))
+                 ORDER BY a.attnum)
+          FROM pg_attribute a
+          LEFT JOIN pg_index i ON i.indrelid = c.oid
+            AND ((c.relreplident = 'd' AND i.indisprimary)
+              OR (c.relreplident = 'i' AND i.indisreplident))
+          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND a.attgenerated = ''), '[]'::json))::text
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.oid = r.relid));
+  END LOOP;
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'sluice DDL capture skipped: %', SQLERRM;
+END
+$sluice$;
+DROP EVENT TRIGGER IF EXISTS {TRIGGER};
+CREATE EVENT TRIGGER {TRIGGER} ON ddl_command_end
+  WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+  EXECUTE FUNCTION public.{TRIGGER}();
+"#
+    )
+}
+
+/// The body of the trigger function, as `pg_proc.prosrc` holds it.
+fn function_body() -> String {
+    let sql = install_sql();
+    let start = sql.find("$sluice$").map_or(0, |i| i + "$sluice$".len());
+    let end = sql.rfind("$sluice$").unwrap_or(sql.len());
+    sql[start..end].to_string()
+}
+
+/// Makes sure the trigger is there, enabled and current: installs (or updates) it when
+/// the role may (a superuser), else says exactly what to run.
+pub async fn ensure(client: &Client, database: &str) -> Result<(), PgError> {
+    let sql_err = |context: &str| {
+        let context = context.to_string();
+        move |source| PgError::Sql { context, source }
+    };
+    let row = client
+        .query_opt(
+            "SELECT t.evtenabled::text, p.prosrc FROM pg_event_trigger t \
+             JOIN pg_proc p ON p.oid = t.evtfoid WHERE t.evtname = $1",
+            &[&TRIGGER],
+        )
+        .await
+        .map_err(sql_err("reading pg_event_trigger"))?;
+    let state: Option<(String, String)> = row
+        .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
+        .transpose()
+        .map_err(sql_err("reading pg_event_trigger"))?;
+    let install = format!(
+        "run `sluice ddl-capture-sql | psql -d {database}` as a superuser, or set source.postgres.ddl_capture: false"
+    );
+    match state {
+        Some((enabled, _)) if enabled == "D" => Err(PgError::Config(format!(
+            "source.postgres.ddl_capture is on but the event trigger {TRIGGER} is disabled: run `ALTER EVENT TRIGGER {TRIGGER} ENABLE` in database {database:?} as a superuser, or set source.postgres.ddl_capture: false"
+        ))),
+        Some((_, body)) if body == function_body() => Ok(()),
+        current => match client.batch_execute(&install_sql()).await {
+            Ok(()) => {
+                tracing::info!(trigger = TRIGGER, "DDL capture event trigger installed");
+                Ok(())
+            }
+            Err(e) if e.code().map(|c| c.code()) == Some("42501") => match current {
+                // Another version works; only this role cannot update it.
+                Some(_) => {
+                    tracing::warn!(trigger = TRIGGER, "the DDL capture trigger differs from this version's; to update it, {install}");
+                    Ok(())
+                }
+                None => Err(PgError::Config(format!(
+                    "source.postgres.ddl_capture is on but the event trigger {TRIGGER} is missing, and only a superuser can create it: {install}"
+                ))),
+            },
+            Err(source) => Err(PgError::Sql {
+                context: format!("installing the DDL capture trigger {TRIGGER}"),
+                source,
+            }),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct Shape {
+    relid: u32,
+    schema: String,
+    table: String,
+    replident: String,
+    columns: Vec<Column>,
+}
+
+#[derive(Deserialize)]
+struct Column {
+    name: String,
+    #[serde(rename = "type")]
+    type_oid: u32,
+    typmod: i32,
+    key: bool,
+}
+
+/// The trigger's message content as the Relation message pgoutput would send. Content
+/// that does not parse is a permanent error: the same bytes come back after a restart.
+pub fn parse(content: &[u8]) -> Result<Relation, PgError> {
+    let s: Shape = serde_json::from_slice(content).map_err(|e| {
+        PgError::Config(format!(
+            "malformed {DDL_PREFIX} message in the replication stream ({e}): the trigger {TRIGGER} was changed. Reinstall it with `sluice ddl-capture-sql | psql -d <database>` as a superuser, or set source.postgres.ddl_capture: false (the message is then ignored)"
+        ))
+    })?;
+    Ok(Relation {
+        xid: None,
+        id: s.relid,
+        namespace: s.schema,
+        name: s.table,
+        replica_identity: s.replident.bytes().next().unwrap_or(b'd'),
+        columns: s
+            .columns
+            .into_iter()
+            .map(|c| RelationColumn {
+                key: c.key,
+                name: c.name,
+                type_oid: c.type_oid,
+                type_modifier: c.typmod,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_trigger_message() {
+        let r = parse(br#"{"relid" : 16384, "schema" : "public", "table" : "t", "replident" : "d", "columns" : [{"name" : "id", "type" : 23, "typmod" : -1, "key" : true}, {"name" : "n", "type" : 1700, "typmod" : 655366, "key" : false}]}"#).unwrap();
+        assert_eq!(r.id, 16384);
+        assert_eq!((r.namespace.as_str(), r.name.as_str()), ("public", "t"));
+        assert_eq!(r.replica_identity, b'd');
+        assert_eq!(r.columns.len(), 2);
+        assert!(r.columns[0].key && !r.columns[1].key);
+        assert_eq!(r.columns[1].type_modifier, 655366);
+    }
+
+    #[test]
+    fn malformed_content_is_an_error_not_a_panic() {
+        for bad in [&b""[..], b"{", b"[]", b"{\"relid\": -1}", b"\xff\xfe"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
