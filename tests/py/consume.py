@@ -64,6 +64,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--offset", type=int, default=None, help="start offset (default: beginning)")
     ap.add_argument("--pretty", action="store_true", help="human-readable output instead of JSON lines")
+    ap.add_argument("--property", action="append", default=[], help="librdkafka KEY=VALUE for the consumer (e.g. security.protocol=ssl)")
     args = ap.parse_args()
 
     sr = SchemaRegistryClient({"url": args.registry})
@@ -74,6 +75,7 @@ def main():
         "enable.auto.commit": False,
         "isolation.level": "read_committed",
         "topic.metadata.refresh.interval.ms": 1000,
+        **dict(p.split("=", 1) for p in args.property),
     })
     start = OFFSET_BEGINNING if args.offset is None else args.offset
     consumer.assign([TopicPartition(t, 0, start) for t in args.topic])

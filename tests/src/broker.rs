@@ -25,6 +25,11 @@ impl Broker {
     }
 
     fn start_on(port: u16) -> Broker {
+        Self::start_advertising(port, port)
+    }
+
+    /// Listens on `port`, tells clients (in metadata) to connect to `advertised`.
+    fn start_advertising(port: u16, advertised: u16) -> Broker {
         let bin = crate::tools_dir().join("bin/tansu");
         assert!(
             bin.exists(),
@@ -32,13 +37,14 @@ impl Broker {
             bin.display()
         );
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{advertised}");
         let child = Command::new(&bin)
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -62,6 +68,52 @@ impl Broker {
 
     pub fn resume(&self) {
         signal(self.child.id(), "CONT");
+    }
+}
+
+/// The test broker behind a TLS terminator that requires a client certificate: clients
+/// reach it only through [`TlsBroker::bootstrap`] (the broker advertises that port).
+pub struct TlsBroker {
+    pub tls_port: u16,
+    _broker: Broker,
+    proxy: Child,
+}
+
+impl TlsBroker {
+    /// Server certificate and key, and the CA clients' certificates must chain to, are
+    /// PEM files.
+    pub fn start(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        client_ca: &std::path::Path,
+    ) -> TlsBroker {
+        let tls_port = crate::free_port();
+        let broker = Broker::start_advertising(crate::free_port(), tls_port);
+        let proxy = Command::new(crate::reader::python())
+            .arg(crate::repo_root().join("tests/py/tls_proxy.py"))
+            .arg(tls_port.to_string())
+            .arg(broker.port.to_string())
+            .args([cert, key, client_ca])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the TLS proxy");
+        crate::wait_port("TLS proxy", tls_port, Duration::from_secs(30));
+        TlsBroker {
+            tls_port,
+            _broker: broker,
+            proxy,
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.tls_port)
+    }
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let _ = self.proxy.kill();
+        let _ = self.proxy.wait();
     }
 }
 

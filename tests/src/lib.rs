@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod broker;
 pub mod pg;
+pub mod pki;
 pub mod reader;
 pub mod sluice;
 

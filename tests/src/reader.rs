@@ -23,6 +23,18 @@ pub fn read(
     count: usize,
     offset: Option<i64>,
 ) -> Vec<Value> {
+    read_with(bootstrap, registry_url, topic, count, offset, &[])
+}
+
+/// [`read`] with librdkafka properties for the consumer (`KEY=VALUE`, e.g. TLS).
+pub fn read_with(
+    bootstrap: &str,
+    registry_url: &str,
+    topic: &str,
+    count: usize,
+    offset: Option<i64>,
+    properties: &[String],
+) -> Vec<Value> {
     let script = crate::repo_root().join("tests/py/consume.py");
     let mut cmd = Command::new(python());
     cmd.arg(&script)
@@ -37,6 +49,9 @@ pub fn read(
         .args(["--count", &count.to_string(), "--timeout", "60"]);
     if let Some(o) = offset {
         cmd.args(["--offset", &o.to_string()]);
+    }
+    for p in properties {
+        cmd.args(["--property", p]);
     }
     let out = cmd.output().expect("run consume.py");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -148,6 +148,7 @@ fn load(
 ) -> Result<Option<sluice_core::Position>, sluice_kafka::SinkError> {
     rt.block_on(sluice_kafka::offsets::load(
         &broker.bootstrap(),
+        &Default::default(),
         "sluice.offsets",
         "sluice",
     ))

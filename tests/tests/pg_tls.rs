@@ -6,38 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use sluice_tests::pki::Pki;
 use sluice_tests::reader;
 use sluice_tests::sluice::{run_to_exit_full, Sluice};
 use sluice_tests::Stack;
-
-struct Pki {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-}
-
-/// A CA and a server certificate it signed for `names`.
-fn pki(names: &[&str]) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "sluice test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut server =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "postgres");
-    let cert = server.signed_by(&key, &ca_cert, &ca_key).unwrap();
-    Pki {
-        ca_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
 
 /// Turns TLS on with this certificate (the key owned by the server's user, mode 0600) and
 /// lets only TLS connections in when `only_tls`.
@@ -94,11 +66,11 @@ fn every_mode_behaves_like_libpq_and_both_connections_are_encrypted() {
     let dir = st.setup.dir.path().join("tls");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let good = pki(&["127.0.0.1", "localhost"]);
+    let good = Pki::new(&["127.0.0.1", "localhost"]);
     enable_tls(&st, &good, &dir, true);
     let ca = dir.join("ca.crt");
     std::fs::write(&ca, &good.ca_pem).unwrap();
-    let other = pki(&["127.0.0.1"]);
+    let other = Pki::new(&["127.0.0.1"]);
     let other_ca = dir.join("other-ca.crt");
     std::fs::write(&other_ca, &other.ca_pem).unwrap();
     let base = std::fs::read_to_string(&st.config).unwrap();
@@ -162,7 +134,7 @@ fn every_mode_behaves_like_libpq_and_both_connections_are_encrypted() {
     }
 
     // A certificate for another name: verify-ca accepts it, verify-full does not.
-    let renamed = pki(&["db.example.com"]);
+    let renamed = Pki::new(&["db.example.com"]);
     enable_tls(&st, &renamed, &dir, true);
     std::fs::write(&ca, &renamed.ca_pem).unwrap();
     let (code, out) = check(

@@ -62,6 +62,35 @@ pub struct PostgresSection {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct KafkaSecuritySection {
+    /// plaintext | ssl | sasl_plaintext | sasl_ssl (required when sasl or tls is set).
+    pub protocol: Option<String>,
+    pub sasl: Option<KafkaSasl>,
+    pub tls: Option<KafkaTls>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSasl {
+    /// PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    pub mechanism: String,
+    pub username: String,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTls {
+    /// PEM CA that signed the brokers' certificates (default: the public web roots).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MessagesSection {
     #[serde(default)]
     pub enabled: bool,
@@ -135,6 +164,9 @@ pub struct KafkaSection {
     /// Fill the envelope's `transaction` block (id, total_order, data_collection_order).
     #[serde(default)]
     pub transaction_metadata: bool,
+    /// TLS and SASL to the brokers (for every Kafka client Sluice runs).
+    #[serde(default)]
+    pub security: KafkaSecuritySection,
     /// Registry subject names: topic (`<topic>-key|value`), record, topic_record.
     #[serde(default)]
     pub subject_name_strategy: SubjectStrategySetting,

@@ -86,6 +86,15 @@ fn errors_name_the_key_table() {
         (&format!("{GOOD}\nschema_registry: {{mode: external, url: 'http://u:p@r:8081', basic_auth: {{username: u, password_file: pw}}}}"), &[], "schema_registry.basic_auth"),
         (&format!("{GOOD}\nschema_registry: {{mode: external, url: 'https://r:8081', tls: {{ca_file: /nonexistent/ca.pem}}}}"), &[], "schema_registry.tls.ca_file"),
         (&format!("{GOOD}\nschema_registry: {{mode: external, url: 'https://r:8081', tls: {{cert_file: /nonexistent/c.pem}}}}"), &[], "schema_registry.tls.cert_file"),
+        // Kafka security
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: tls}"), &[], "sink.kafka.security.protocol"),
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {sasl: {mechanism: PLAIN, username: u, password: p}}"), &[], "sink.kafka.security.protocol"),
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: sasl_ssl}"), &[], "sink.kafka.security.sasl"),
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: sasl_ssl, sasl: {mechanism: GSSAPI, username: u, password: p}}"), &[], "sink.kafka.security.sasl.mechanism"),
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: sasl_ssl, sasl: {mechanism: PLAIN, username: u}}"), &[], "sink.kafka.security.sasl.password_file"),
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: sasl_ssl, sasl: {mechanism: PLAIN, username: u, password_file: /nonexistent/pw}}"), &[], "sink.kafka.security.sasl.password_file"),
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: ssl, tls: {ca_file: /nonexistent/ca.pem}}"), &[], "sink.kafka.security.tls.ca_file"),
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: ssl, tls: {cert_file: /etc/hostname}}"), &[], "sink.kafka.security.tls"),
     ];
     for (text, env, key) in cases {
         let e = err(text, env);
@@ -152,6 +161,44 @@ const LOCAL_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCC
 /// Self-signed, for registry.example only.
 const OTHER_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBmTCCAT+gAwIBAgIUSg8KV+aSieD+TmoujgDLtJ/aaR8wCgYIKoZIzj0EAwIw\nFDESMBAGA1UEAwwJZWxzZXdoZXJlMCAXDTI2MTEyMzE2MTUxMloYDzIxMjYxMDMw\nMTYxNTEyWjAUMRIwEAYDVQQDDAllbHNld2hlcmUwWTATBgcqhkjOPQIBBggqhkjO\nPQMBBwNCAARn8A092/mOvu5mLvceyB2w2ka9o4QdEYFmgY7jW6ApRZ3qRA8t+7+q\nKyAV6JM6VmvUv1ge6BAZc/g4LPgXNT5To20wazAdBgNVHQ4EFgQUigV5ORvOYQE2\nyB/t+zc4cx5BEKwwHwYDVR0jBBgwFoAUigV5ORvOYQE2yB/t+zc4cx5BEKwwGwYD\nVR0RBBQwEoIQcmVnaXN0cnkuZXhhbXBsZTAMBgNVHRMBAf8EAjAAMAoGCCqGSM49\nBAMCA0gAMEUCIQCv50xML+DCLZ4B1bdJb+oaOCRz9q5ZlqN33+iJuVSGKwIgW6aY\nm6/i1tQv4HBVTGBG6XbO4z468uznFBBpy3auuDg=\n-----END CERTIFICATE-----\n";
 const OTHER_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgzruhg5OmfU6LQZ6v\np4rDzBE4zAH7iEfw9Mu7M8ydT7qhRANCAARn8A092/mOvu5mLvceyB2w2ka9o4Qd\nEYFmgY7jW6ApRZ3qRA8t+7+qKyAV6JM6VmvUv1ge6BAZc/g4LPgXNT5T\n-----END PRIVATE KEY-----\n";
+
+#[test]
+fn kafka_security_reaches_every_kafka_client() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kpw"), "k-s3cret\n").unwrap();
+    std::fs::write(dir.path().join("ca.pem"), LOCAL_CERT).unwrap();
+    let text = GOOD.replace(
+        "topic_prefix: shop",
+        "topic_prefix: shop\n    security: {protocol: sasl_ssl, sasl: {mechanism: SCRAM-SHA-256, username: sluice, password_file: kpw}, tls: {ca_file: ca.pem}}",
+    );
+    let v = parse(&text, &[], dir.path()).unwrap();
+    let k = v.kafka.clone().unwrap();
+    let sasl = k.security.sasl.clone().unwrap();
+    assert_eq!(sasl.password, "k-s3cret");
+    assert_eq!(k.security.tls.ca_pem.as_deref(), Some(LOCAL_CERT));
+    assert!(
+        !format!("{v:?}").contains("k-s3cret"),
+        "password in Debug output"
+    );
+    // The bundled registry's Kafka storage gets the same settings.
+    match &v.registry {
+        validate::RegistrySettings::Bundled {
+            kafka_storage: Some(s),
+            ..
+        } => {
+            let get = |key: &str| {
+                s.properties
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.as_str())
+            };
+            assert_eq!(get("security.protocol"), Some("sasl_ssl"));
+            assert_eq!(get("sasl.mechanisms"), Some("SCRAM-SHA-256"));
+            assert_eq!(get("ssl.ca.pem"), Some(LOCAL_CERT));
+        }
+        other => panic!("{other:?}"),
+    }
+}
 
 #[test]
 fn registry_security_files_are_read_and_checked() {

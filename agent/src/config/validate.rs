@@ -217,14 +217,8 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                 ));
             }
             if let Some(pf) = &pg.password_file {
-                let path = resolve(pf);
-                let pw = std::fs::read_to_string(&path).map_err(|e| {
-                    ConfigError::new(
-                        "source.postgres.password_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                pgcfg.password(pw.trim_end_matches(['\n', '\r']));
+                let pw = read_secret("source.postgres.password_file", &resolve(pf))?;
+                pgcfg.password(pw);
             }
             if pgcfg.get_application_name().is_none() {
                 pgcfg.application_name("sluice");
@@ -429,6 +423,7 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     topic_replication_factor: k.topic_replication_factor,
                     offsets_topic: k.offsets_topic.clone(),
                     transaction_timeout: Duration::from_secs(k.transaction_timeout_secs),
+                    security: kafka_security(&k.security, &resolve)?,
                 }),
                 k.topic_prefix.clone(),
                 k.tombstones,
@@ -519,15 +514,21 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     s.replication_factor = k.topic_replication_factor;
                     s.lazy_writer = true;
                     s.properties = k
-                        .properties
+                        .security
+                        .properties()
+                        .into_iter()
+                        .map(|(a, b)| (a.to_string(), b))
+                        .collect();
+                    s.properties.extend(
+                        k.properties
                         .iter()
                         .filter(|(key, _)| {
                             key.starts_with("security.")
                                 || key.starts_with("sasl.")
                                 || key.starts_with("ssl.")
                         })
-                        .map(|(a, b)| (a.clone(), b.clone()))
-                        .collect();
+                        .map(|(a, b)| (a.clone(), b.clone())),
+                    );
                     Some(Box::new(s))
                 }
             };
@@ -586,12 +587,9 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                             "required key is missing (basic_auth of an external registry needs username and password_file)",
                         )
                     })?);
-                    let password = std::fs::read_to_string(&file).map_err(|e| {
-                        ConfigError::new(key, format!("cannot read {}: {e}", file.display()))
-                    })?;
                     Some(Credentials {
                         username,
-                        password: password.trim_end_matches(['\n', '\r']).to_string(),
+                        password: read_secret(key, &file)?,
                     })
                 }
             };
@@ -720,4 +718,89 @@ fn postgres_tls(
         .client_config()
         .map_err(|e| ConfigError::new("source.postgres.tls", e.to_string()))?;
     Ok(settings)
+}
+
+/// A secret file's content without its trailing newline; the error names the key.
+fn read_secret(key: &str, path: &std::path::Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(key, format!("cannot read {}: {e}", path.display())))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// `sink.kafka.security`: protocol, SASL credentials (password from a file or the
+/// value), TLS files read now.
+fn kafka_security(
+    s: &super::model::KafkaSecuritySection,
+    resolve: &dyn Fn(&std::path::Path) -> std::path::PathBuf,
+) -> Result<sluice_kafka::Security, ConfigError> {
+    use sluice_kafka::security::{Mechanism, Protocol, Sasl, Tls};
+    let protocol =
+        match &s.protocol {
+            Some(p) => Protocol::parse(p).ok_or_else(|| {
+                ConfigError::new(
+                    "sink.kafka.security.protocol",
+                    format!("{p:?} is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
+                )
+            })?,
+            None if s.sasl.is_some() || s.tls.is_some() => return Err(ConfigError::new(
+                "sink.kafka.security.protocol",
+                "required key is missing when sasl or tls is set (ssl, sasl_plaintext or sasl_ssl)",
+            )),
+            None => Protocol::Plaintext,
+        };
+    let sasl = match &s.sasl {
+        None => None,
+        Some(a) => {
+            let mechanism = Mechanism::parse(&a.mechanism).ok_or_else(|| {
+                ConfigError::new(
+                    "sink.kafka.security.sasl.mechanism",
+                    format!(
+                        "{:?} is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+                        a.mechanism
+                    ),
+                )
+            })?;
+            let password = match (&a.password, &a.password_file) {
+                (Some(p), None) => p.clone(),
+                (None, Some(f)) => {
+                    read_secret("sink.kafka.security.sasl.password_file", &resolve(f))?
+                }
+                _ => {
+                    return Err(ConfigError::new(
+                        "sink.kafka.security.sasl.password_file",
+                        "set exactly one of password_file and password",
+                    ))
+                }
+            };
+            Some(Sasl {
+                mechanism,
+                username: a.username.clone(),
+                password,
+            })
+        }
+    };
+    let pem = |key: &str, f: &Option<std::path::PathBuf>| -> Result<Option<String>, ConfigError> {
+        f.as_ref()
+            .map(|f| {
+                let path = resolve(f);
+                std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError::new(key, format!("cannot read {}: {e}", path.display()))
+                })
+            })
+            .transpose()
+    };
+    let t = s.tls.clone().unwrap_or_default();
+    let security = sluice_kafka::Security {
+        protocol,
+        sasl,
+        tls: Tls {
+            ca_pem: pem("sink.kafka.security.tls.ca_file", &t.ca_file)?,
+            cert_pem: pem("sink.kafka.security.tls.cert_file", &t.cert_file)?,
+            key_pem: pem("sink.kafka.security.tls.key_file", &t.key_file)?,
+        },
+    };
+    security
+        .validate()
+        .map_err(|(key, msg)| ConfigError::new(key, msg))?;
+    Ok(security)
 }

@@ -199,14 +199,18 @@ async fn refuse_lost_position(
     }
     for t in &source.tables {
         let topic = naming.topic(t);
-        let has = sluice_kafka::raw::has_committed_records(&kafka.bootstrap_servers, &topic)
-            .await
-            .map_err(|e| {
-                PipelineError::Sink(sluice_kafka::SinkError::Offsets {
-                    topic: topic.clone(),
-                    reason: format!("cannot check it for committed events: {e}"),
-                })
-            })?;
+        let has = sluice_kafka::raw::has_committed_records(
+            &kafka.bootstrap_servers,
+            &kafka.security,
+            &topic,
+        )
+        .await
+        .map_err(|e| {
+            PipelineError::Sink(sluice_kafka::SinkError::Offsets {
+                topic: topic.clone(),
+                reason: format!("cannot check it for committed events: {e}"),
+            })
+        })?;
         if has {
             return Err(PipelineError::Startup(format!(
                 "Kafka holds no committed position for slot {slot:?} in {offsets:?}, but topic {topic:?} already holds committed events: \
@@ -234,6 +238,7 @@ async fn run_once(
     topics.ensure_offsets_topic().await?;
     let committed = offsets::load_existing(
         &kafka_cfg.bootstrap_servers,
+        &kafka_cfg.security,
         &kafka_cfg.offsets_topic,
         &source_cfg.slot,
     )

@@ -234,6 +234,7 @@ impl Sink {
             .await?;
             if let Some(latest) = offsets::load_existing(
                 &self.kafka.bootstrap_servers,
+                &self.kafka.security,
                 &self.kafka.offsets_topic,
                 &self.slot,
             )

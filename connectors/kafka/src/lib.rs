@@ -7,6 +7,7 @@ pub mod error;
 pub mod offsets;
 pub mod preflight;
 pub mod raw;
+pub mod security;
 pub mod txn;
 
 use std::collections::BTreeMap;
@@ -19,10 +20,12 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseProducer, Producer as _};
 
 pub use error::SinkError;
+pub use security::Security;
 pub use txn::TxnProducer;
 
-/// Connection and topic settings.
-#[derive(Clone, Debug)]
+/// Connection and topic settings. `Debug` names the properties but shows no value (they
+/// may hold passwords and keys).
+#[derive(Clone)]
 pub struct KafkaConfig {
     pub bootstrap_servers: String,
     /// Passed through to librdkafka (override the defaults below).
@@ -34,6 +37,22 @@ pub struct KafkaConfig {
     /// Compacted topic holding the committed source position per slot.
     pub offsets_topic: String,
     pub transaction_timeout: Duration,
+    /// TLS and SASL, for every client (librdkafka and the raw reader).
+    pub security: Security,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .field("topic_partitions", &self.topic_partitions)
+            .field("topic_replication_factor", &self.topic_replication_factor)
+            .field("offsets_topic", &self.offsets_topic)
+            .field("transaction_timeout", &self.transaction_timeout)
+            .field("security", &self.security)
+            .finish()
+    }
 }
 
 impl KafkaConfig {
@@ -47,6 +66,9 @@ impl KafkaConfig {
             .set("compression.type", "none")
             .set("queue.buffering.max.messages", "1000000")
             .set("message.timeout.ms", "300000");
+        for (k, v) in self.security.properties() {
+            c.set(k, v);
+        }
         for (k, v) in &self.properties {
             c.set(k, v);
         }
@@ -66,6 +88,9 @@ impl Topics {
     pub fn new(cfg: &KafkaConfig) -> Result<Self, SinkError> {
         let mut cc = ClientConfig::new();
         cc.set("bootstrap.servers", &cfg.bootstrap_servers);
+        for (k, v) in cfg.security.properties() {
+            cc.set(k, v);
+        }
         for (k, v) in &cfg.properties {
             if k.starts_with("security.") || k.starts_with("sasl.") || k.starts_with("ssl.") {
                 cc.set(k, v);

@@ -159,8 +159,13 @@ pub fn decode(bytes: &[u8]) -> Result<Position, String> {
 
 /// The last committed position for `key`, reading the topic's raw log and applying
 /// read_committed ourselves. `None` when the topic or the key has none.
-pub async fn load(bootstrap: &str, topic: &str, key: &str) -> Result<Option<Position>, SinkError> {
-    read(bootstrap, topic, key, true).await
+pub async fn load(
+    bootstrap: &str,
+    security: &crate::Security,
+    topic: &str,
+    key: &str,
+) -> Result<Option<Position>, SinkError> {
+    read(bootstrap, security, topic, key, true).await
 }
 
 /// Like [`load`] for a topic known to exist (just created or checked): a broker that
@@ -168,14 +173,16 @@ pub async fn load(bootstrap: &str, topic: &str, key: &str) -> Result<Option<Posi
 /// one would make the next start drop the slot and snapshot again.
 pub async fn load_existing(
     bootstrap: &str,
+    security: &crate::Security,
     topic: &str,
     key: &str,
 ) -> Result<Option<Position>, SinkError> {
-    read(bootstrap, topic, key, false).await
+    read(bootstrap, security, topic, key, false).await
 }
 
 async fn read(
     bootstrap: &str,
+    security: &crate::Security,
     topic: &str,
     key: &str,
     missing_is_none: bool,
@@ -184,7 +191,7 @@ async fn read(
         topic: topic.to_string(),
         reason,
     };
-    let rc = match raw::read_committed(bootstrap, topic, PARTITION).await {
+    let rc = match raw::read_committed(bootstrap, security, topic, PARTITION).await {
         Ok(rc) => rc,
         Err(e) if missing_is_none && e.is_unknown_topic() => return Ok(None),
         Err(e) => return Err(err(e.to_string())),

@@ -12,6 +12,24 @@ const AREA: &str = "kafka";
 
 pub async fn run(cfg: &KafkaConfig, transactional_id: &str) -> Vec<CheckResult> {
     let mut out = Vec::new();
+    // Our own connection first: its TLS and SASL errors say exactly what is wrong.
+    let first = cfg
+        .bootstrap_servers
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if let Err(e) = raw::Conn::connect(first, &cfg.security).await {
+        let text = match e {
+            // These name the setting to fix themselves.
+            raw::RawError::Tls { .. } | raw::RawError::Auth { .. } => e.to_string(),
+            e => format!(
+                "{e}. Fix: check sink.kafka.bootstrap_servers, that the brokers are up and reachable from here, and sink.kafka.security (protocol, tls, sasl)"
+            ),
+        };
+        out.push(CheckResult::fail(AREA, "connection", text));
+        return out;
+    }
     match crate::check_connection(cfg, Duration::from_secs(10)).await {
         Ok(()) => out.push(CheckResult::pass(
             AREA,
@@ -23,7 +41,7 @@ pub async fn run(cfg: &KafkaConfig, transactional_id: &str) -> Vec<CheckResult> 
                 AREA,
                 "connection",
                 format!(
-                    "{}: {e}. Fix: check sink.kafka.bootstrap_servers, that the brokers are up and reachable from here, and the security settings in sink.kafka.properties",
+                    "{}: {e}. Fix: check sink.kafka.bootstrap_servers, that the brokers are up and reachable from here, and the security settings in sink.kafka.security (protocol, tls, sasl)",
                     cfg.bootstrap_servers
                 ),
             ));
@@ -71,7 +89,7 @@ async fn offsets_topic(cfg: &KafkaConfig) -> CheckResult {
         .trim()
         .to_string();
     let exists = async {
-        let mut conn = raw::Conn::connect(&first).await?;
+        let mut conn = raw::Conn::connect(&first, &cfg.security).await?;
         conn.leader(topic, crate::offsets::PARTITION).await
     }
     .await;

@@ -18,6 +18,7 @@ fn config(port: u16) -> KafkaConfig {
         topic_replication_factor: 1,
         offsets_topic: "sluice.offsets".into(),
         transaction_timeout: Duration::from_secs(10),
+        security: Default::default(),
     }
 }
 
@@ -72,7 +73,7 @@ async fn committed_and_aborted_transactions_and_positions() {
     p.flush().await.unwrap();
     p.abort().await.unwrap();
 
-    let rc = raw::read_committed(&cfg.bootstrap_servers, "data", 0)
+    let rc = raw::read_committed(&cfg.bootstrap_servers, &cfg.security, "data", 0)
         .await
         .unwrap();
     let values: Vec<Vec<u8>> = rc
@@ -87,20 +88,35 @@ async fn committed_and_aborted_transactions_and_positions() {
     );
 
     // The aborted position must not win.
-    let loaded = offsets::load(&cfg.bootstrap_servers, "sluice.offsets", "slot")
-        .await
-        .unwrap();
+    let loaded = offsets::load(
+        &cfg.bootstrap_servers,
+        &cfg.security,
+        "sluice.offsets",
+        "slot",
+    )
+    .await
+    .unwrap();
     assert_eq!(loaded, Some(pos));
     assert_eq!(
-        offsets::load(&cfg.bootstrap_servers, "sluice.offsets", "other")
-            .await
-            .unwrap(),
+        offsets::load(
+            &cfg.bootstrap_servers,
+            &cfg.security,
+            "sluice.offsets",
+            "other"
+        )
+        .await
+        .unwrap(),
         None
     );
     assert_eq!(
-        offsets::load(&cfg.bootstrap_servers, "no.such.topic", "slot")
-            .await
-            .unwrap(),
+        offsets::load(
+            &cfg.bootstrap_servers,
+            &cfg.security,
+            "no.such.topic",
+            "slot"
+        )
+        .await
+        .unwrap(),
         None
     );
 }
@@ -128,7 +144,7 @@ async fn a_second_producer_fences_the_first() {
     // Either way the commit must fail.
     let err = first.commit().await.unwrap_err();
     assert!(matches!(err, SinkError::Txn(_)), "{err}");
-    let rc = raw::read_committed(&cfg.bootstrap_servers, "data", 0)
+    let rc = raw::read_committed(&cfg.bootstrap_servers, &cfg.security, "data", 0)
         .await
         .unwrap();
     assert!(

@@ -102,6 +102,13 @@ registry's data directory on the data volume, the mounted password file).
 {{- $_ := set $cfg.source.postgres "password_file" (include "sluice.postgresPasswordFile" .) }}
 {{- end }}
 {{- end }}
+{{- if .Values.kafka.saslSecret.name }}
+{{- if and $cfg.sink $cfg.sink.kafka $cfg.sink.kafka.security $cfg.sink.kafka.security.sasl }}
+{{- $sasl := $cfg.sink.kafka.security.sasl }}
+{{- $_ := unset $sasl "password" }}
+{{- $_ := set $sasl "password_file" (printf "%s/kafka-sasl/password" (include "sluice.secretsDir" .)) }}
+{{- end }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
 

@@ -6,12 +6,16 @@
 //! read_committed holds whatever the broker does.
 
 pub mod batch;
+pub mod sasl;
 pub mod wire;
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+
+use crate::security::{Mechanism, Sasl, Security};
 
 pub use batch::{Batch, ReadCommitted, Record};
 use wire::{Reader, WireError, Writer};
@@ -19,6 +23,8 @@ use wire::{Reader, WireError, Writer};
 const API_FETCH: i16 = 1;
 const API_LIST_OFFSETS: i16 = 2;
 const API_METADATA: i16 = 3;
+const API_SASL_HANDSHAKE: i16 = 17;
+const API_SASL_AUTHENTICATE: i16 = 36;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,10 @@ pub enum RawError {
     },
     #[error("no leader known for {topic}/{partition}")]
     NoLeader { topic: String, partition: i32 },
+    #[error("TLS to Kafka broker {addr} failed: {detail}; check sink.kafka.security.tls (ca_file: the CA that signed the broker's certificate, whose names must include the host Sluice connects to)")]
+    Tls { addr: String, detail: String },
+    #[error("SASL authentication to Kafka broker {addr} failed: {detail}; check sink.kafka.security.sasl (mechanism, username, password_file)")]
+    Auth { addr: String, detail: String },
 }
 
 impl RawError {
@@ -64,27 +74,129 @@ struct Metadata {
     partitions: Vec<(i32, i16, i32)>,
 }
 
-/// One broker connection.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One broker connection, over TLS and authenticated as `security` says.
 pub struct Conn {
     addr: String,
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     correlation: i32,
 }
 
 impl Conn {
-    pub async fn connect(addr: &str) -> Result<Conn, RawError> {
-        let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+    pub async fn connect(addr: &str, security: &Security) -> Result<Conn, RawError> {
+        let tcp = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| RawError::Timeout { addr: addr.into() })?
             .map_err(|source| RawError::Connect {
                 addr: addr.into(),
                 source,
             })?;
-        Ok(Conn {
+        let stream: Box<dyn Io> = if security.protocol.tls() {
+            let tls = |detail: String| RawError::Tls {
+                addr: addr.into(),
+                detail,
+            };
+            let config = security.tls_config().map_err(tls)?;
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                .map_err(|e| tls(format!("{host:?} is not a server name: {e}")))?;
+            let connector = tokio_rustls::TlsConnector::from(config);
+            let handshake = tokio::time::timeout(IO_TIMEOUT, connector.connect(name, tcp))
+                .await
+                .map_err(|_| RawError::Timeout { addr: addr.into() })?;
+            Box::new(handshake.map_err(|e| tls(e.to_string()))?)
+        } else {
+            Box::new(tcp)
+        };
+        let mut conn = Conn {
             addr: addr.into(),
             stream,
             correlation: 0,
-        })
+        };
+        if security.protocol.sasl() {
+            let sasl = security
+                .sasl
+                .as_ref()
+                .ok_or_else(|| conn.auth("no SASL credentials are configured".into()))?;
+            conn.authenticate(sasl).await?;
+        }
+        Ok(conn)
+    }
+
+    fn auth(&self, detail: String) -> RawError {
+        RawError::Auth {
+            addr: self.addr.clone(),
+            detail,
+        }
+    }
+
+    /// SaslHandshake v1, then the mechanism's SaslAuthenticate v1 exchange.
+    async fn authenticate(&mut self, sasl: &Sasl) -> Result<(), RawError> {
+        let mut body = Writer::default();
+        body.string(sasl.mechanism.name());
+        let resp = self.call(API_SASL_HANDSHAKE, 1, &body.0).await?;
+        let parse = || -> wire::Result<(i16, Vec<String>)> {
+            let mut r = Reader::new(&resp);
+            let err = r.i16()?;
+            let mut offered = Vec::new();
+            for _ in 0..r.array_len()? {
+                offered.push(r.string()?);
+            }
+            Ok((err, offered))
+        };
+        let (err, offered) = parse().map_err(|e| self.wire(e))?;
+        if err != 0 {
+            return Err(self.auth(format!(
+                "the broker does not offer {} (it offers {}; error code {err})",
+                sasl.mechanism.name(),
+                offered.join(", ")
+            )));
+        }
+        match sasl.mechanism {
+            Mechanism::Plain => {
+                self.sasl_authenticate(&sasl::plain(&sasl.username, &sasl.password))
+                    .await?;
+            }
+            Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
+                let mut scram = sasl::Scram::start(sasl.mechanism, &sasl.username, &sasl.password);
+                let first = self
+                    .sasl_authenticate(scram.client_first().as_bytes())
+                    .await?;
+                let answer = scram
+                    .client_final(&String::from_utf8_lossy(&first))
+                    .map_err(|e| self.auth(e))?;
+                let last = self.sasl_authenticate(answer.as_bytes()).await?;
+                scram
+                    .verify(&String::from_utf8_lossy(&last))
+                    .map_err(|e| self.auth(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One SaslAuthenticate v1 round: the broker's answer bytes.
+    async fn sasl_authenticate(&mut self, bytes: &[u8]) -> Result<Vec<u8>, RawError> {
+        let mut body = Writer::default();
+        body.i32(bytes.len() as i32);
+        body.0.extend_from_slice(bytes);
+        let resp = self.call(API_SASL_AUTHENTICATE, 1, &body.0).await?;
+        let parse = || -> wire::Result<(i16, Option<String>, Vec<u8>)> {
+            let mut r = Reader::new(&resp);
+            let err = r.i16()?;
+            let message = r.nullable_string()?;
+            let answer = r.bytes32()?.unwrap_or_default().to_vec();
+            Ok((err, message, answer))
+        };
+        let (err, message, answer) = parse().map_err(|e| self.wire(e))?;
+        if err != 0 {
+            return Err(self.auth(format!(
+                "{} (error code {err})",
+                message.unwrap_or_else(|| "refused".into())
+            )));
+        }
+        Ok(answer)
     }
 
     async fn call(&mut self, api: i16, version: i16, body: &[u8]) -> Result<Vec<u8>, RawError> {
@@ -339,9 +451,13 @@ impl Conn {
 /// Whether `topic` holds any record a read_committed consumer would see, in any
 /// partition. Reads each partition from its start only until the first such record.
 /// `false` for a topic that does not exist.
-pub async fn has_committed_records(bootstrap: &str, topic: &str) -> Result<bool, RawError> {
+pub async fn has_committed_records(
+    bootstrap: &str,
+    security: &Security,
+    topic: &str,
+) -> Result<bool, RawError> {
     let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
-    let mut conn = Conn::connect(first).await?;
+    let mut conn = Conn::connect(first, security).await?;
     let partitions = match conn.partitions(topic).await {
         Ok(p) => p,
         Err(e) if e.is_unknown_topic() => return Ok(false),
@@ -349,7 +465,7 @@ pub async fn has_committed_records(bootstrap: &str, topic: &str) -> Result<bool,
     };
     for p in partitions {
         let leader = conn.leader(topic, p).await?;
-        let mut lc = Conn::connect(&leader).await?;
+        let mut lc = Conn::connect(&leader, security).await?;
         if !scan(&mut lc, topic, p, true).await?.committed.is_empty() {
             return Ok(true);
         }
@@ -361,14 +477,15 @@ pub async fn has_committed_records(bootstrap: &str, topic: &str) -> Result<bool,
 /// read_committed consumer may see, applying the transaction markers ourselves.
 pub async fn read_committed(
     bootstrap: &str,
+    security: &Security,
     topic: &str,
     partition: i32,
 ) -> Result<ReadCommitted, RawError> {
     let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
-    let mut conn = Conn::connect(first).await?;
+    let mut conn = Conn::connect(first, security).await?;
     let leader = conn.leader(topic, partition).await?;
     if leader != first {
-        conn = Conn::connect(&leader).await?;
+        conn = Conn::connect(&leader, security).await?;
     }
     scan(&mut conn, topic, partition, false).await
 }

@@ -101,6 +101,16 @@ impl<'a> Reader<'a> {
         String::from_utf8(b.to_vec()).map_err(|_| WireError("string is not UTF-8".into()))
     }
     /// An array length; -1 (null) reads as 0. Refuses counts the remaining bytes cannot hold.
+    /// A nullable string (length -1: null).
+    pub fn nullable_string(&mut self) -> Result<Option<String>> {
+        let len = self.i16()?;
+        if len < 0 {
+            return Ok(None);
+        }
+        let b = self.take(len as usize)?;
+        Ok(Some(String::from_utf8_lossy(b).into_owned()))
+    }
+
     pub fn array_len(&mut self) -> Result<usize> {
         let n = self.i32()?;
         if n < 0 {

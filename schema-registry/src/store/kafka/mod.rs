@@ -52,8 +52,9 @@ use super::{lock, Backend, Shared};
 use client::{ensure_topic, Ctx};
 use reader::{tail_loop, Tail};
 
-/// Where and how the Kafka backend stores the registry.
-#[derive(Clone, Debug)]
+/// Where and how the Kafka backend stores the registry. `Debug` names the properties
+/// but shows no value (they may hold passwords and keys).
+#[derive(Clone)]
 pub struct KafkaStorageConfig {
     /// `host:port,...` of the Kafka cluster.
     pub bootstrap_servers: String,
@@ -74,6 +75,22 @@ pub struct KafkaStorageConfig {
     /// Become the writer (and fence the previous one) only on the first write, not at
     /// open: a standby instance that only serves reads then never fences the active one.
     pub lazy_writer: bool,
+}
+
+impl std::fmt::Debug for KafkaStorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.properties.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("KafkaStorageConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("topic", &self.topic)
+            .field("transactional_id", &self.transactional_id)
+            .field("replication_factor", &self.replication_factor)
+            .field("properties", &keys)
+            .field("startup_timeout", &self.startup_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("lazy_writer", &self.lazy_writer)
+            .finish()
+    }
 }
 
 impl KafkaStorageConfig {
