@@ -46,6 +46,7 @@ fn main() {
             tls: Default::default(),
             messages: Default::default(),
             ddl_capture: false,
+            keep_special_numerics: false,
         };
         let (tx, mut rx) = mpsc::channel(4096);
         let (_ack_tx, ack_rx) = watch::channel(Lsn::ZERO);

@@ -2,12 +2,14 @@
 """Independent reader for Sluice's topics: confluent-kafka's Consumer, SchemaRegistryClient
 and AvroDeserializer (not Sluice code). Prints one JSON object per record:
 {"topic","partition","offset","key","value","key_schema_id","value_schema_id"}.
-Values Avro decodes to Decimal or bytes are printed as strings (Decimal) and hex (bytes)."""
+Values Avro decodes to Decimal or bytes are printed as strings (Decimal) and hex (bytes);
+NaN and infinite floats as the strings "NaN", "Infinity", "-Infinity"."""
 import argparse
 import warnings
 import base64
 import decimal
 import json
+import math
 import sys
 import time
 
@@ -20,6 +22,9 @@ from confluent_kafka.serialization import SerializationContext, MessageField
 
 
 def plain(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        # JSON has no NaN or infinities: tagged strings.
+        return "NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity"
     if isinstance(v, decimal.Decimal):
         return str(v)
     if isinstance(v, (bytes, bytearray)):

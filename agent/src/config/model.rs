@@ -170,6 +170,9 @@ pub struct KafkaSection {
     /// Registry subject names: topic (`<topic>-key|value`), record, topic_record.
     #[serde(default)]
     pub subject_name_strategy: SubjectStrategySetting,
+    /// numeric and money columns: precise (Avro decimals), double, or string.
+    #[serde(default)]
+    pub decimal_handling: DecimalHandlingSetting,
     /// Compacted topic holding the committed source position (key: the slot name).
     #[serde(default = "default_offsets_topic")]
     pub offsets_topic: String,
@@ -289,6 +292,15 @@ pub enum RegistryStorageSetting {
 
 fn default_registry_topic() -> String {
     "_sluice_schemas".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DecimalHandlingSetting {
+    #[default]
+    Precise,
+    Double,
+    String,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

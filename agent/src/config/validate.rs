@@ -26,6 +26,7 @@ pub struct Validated {
     pub envelope: sluice_avro::Envelope,
     pub transaction_metadata: bool,
     pub subjects: sluice_avro::SubjectNameStrategy,
+    pub decimal_handling: sluice_avro::DecimalHandling,
     pub registry: RegistrySettings,
     pub admin_listen: SocketAddr,
 }
@@ -286,6 +287,7 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     prefixes: pg.messages.prefixes.clone(),
                 },
                 ddl_capture: pg.ddl_capture,
+                keep_special_numerics: false,
             })
         }
     };
@@ -629,6 +631,16 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
             }
         }
     };
+    let decimal_handling = match cfg.sink.as_ref().map(|s| s.kafka.decimal_handling) {
+        Some(super::DecimalHandlingSetting::Double) => sluice_avro::DecimalHandling::Double,
+        Some(super::DecimalHandlingSetting::String) => sluice_avro::DecimalHandling::String,
+        _ => sluice_avro::DecimalHandling::Precise,
+    };
+    // NaN and ±Infinity have a representation as double or string: the source keeps them.
+    let mut source = source;
+    if let Some(s) = source.as_mut() {
+        s.keep_special_numerics = decimal_handling != sluice_avro::DecimalHandling::Precise;
+    }
     Ok(Validated {
         on_incompatible: cfg.schema_registry.on_incompatible,
         slot_busy_timeout: Duration::from_secs(
@@ -657,6 +669,7 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
             }
             _ => sluice_avro::SubjectNameStrategy::Topic,
         },
+        decimal_handling,
         registry,
         admin_listen: cfg.admin.listen,
     })

@@ -248,6 +248,7 @@ async fn run_once(
         database: source_cfg.pg.get_dbname().unwrap_or_default().to_string(),
         envelope: cfg.envelope,
         subjects: cfg.subjects,
+        decimal_handling: cfg.decimal_handling,
     };
     match &committed {
         Some(p) => {

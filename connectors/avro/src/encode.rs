@@ -111,6 +111,12 @@ fn value(buf: &mut Vec<u8>, kind: &FieldKind, v: &Value) -> Result<(), (&'static
         (FieldKind::Int64, Value::Int64(i)) => binary::long(buf, *i),
         (FieldKind::Float32, Value::Float32(x)) => binary::float(buf, *x),
         (FieldKind::Float64, Value::Float64(x)) => binary::double(buf, *x),
+        // decimal_handling: double (Rust reads NaN, Infinity and -Infinity as PostgreSQL
+        // prints them).
+        (FieldKind::Float64, Value::Numeric(s)) => match s.parse::<f64>() {
+            Ok(x) => binary::double(buf, x),
+            Err(_) => return fail("not a number"),
+        },
         (FieldKind::Decimal { scale, .. }, Value::Numeric(s)) => {
             match decimal::to_fixed_scale(s, *scale) {
                 Ok(b) => binary::bytes(buf, &b),

@@ -93,6 +93,41 @@ impl FieldKind {
     }
 }
 
+/// Debezium's `decimal.handling.mode`: how numeric and money columns are represented.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DecimalHandling {
+    /// Avro decimals (fixed scale) or VariableScaleDecimal records: exact.
+    #[default]
+    Precise,
+    /// `double`: approximate; NaN and ±Infinity are kept.
+    Double,
+    /// `string`: PostgreSQL's text of the number (`NaN`, `Infinity` kept).
+    String,
+}
+
+impl FieldKind {
+    /// This kind under a decimal handling mode (arrays and composites included).
+    pub fn with_decimals(self, d: DecimalHandling) -> FieldKind {
+        match (d, self) {
+            (DecimalHandling::Precise, k) => k,
+            (DecimalHandling::Double, FieldKind::Decimal { .. } | FieldKind::VariableDecimal) => {
+                FieldKind::Float64
+            }
+            (DecimalHandling::String, FieldKind::Decimal { .. } | FieldKind::VariableDecimal) => {
+                FieldKind::String
+            }
+            (_, FieldKind::Array(item)) => FieldKind::Array(Box::new(item.with_decimals(d))),
+            (_, FieldKind::Record(mut r)) => {
+                for f in &mut r.fields {
+                    f.1 = std::mem::replace(&mut f.1, FieldKind::Boolean).with_decimals(d);
+                }
+                FieldKind::Record(r)
+            }
+            (_, k) => k,
+        }
+    }
+}
+
 /// Namespace of the records composite types become (`sluice.pg.<schema>.<type>`).
 pub const COMPOSITE_NAMESPACE: &str = "sluice.pg";
 
@@ -381,21 +416,24 @@ pub fn namespace(prefix: &str, table: &Table) -> String {
         .join(".")
 }
 
-pub fn plan(table: &Table, key_only: bool) -> Vec<FieldPlan> {
+pub fn plan(table: &Table, key_only: bool, decimals: DecimalHandling) -> Vec<FieldPlan> {
     table
         .columns
         .iter()
         .enumerate()
         .filter(|(_, c)| !key_only || c.key)
-        .map(|(i, c)| FieldPlan {
-            column: i,
-            name: sanitize(&c.name),
-            kind: FieldKind::for_column(c),
-            nullable: c.nullable,
-            default: c
-                .default_text
-                .as_deref()
-                .and_then(|t| avro_default(&FieldKind::for_column(c), t)),
+        .map(|(i, c)| {
+            let kind = FieldKind::for_column(c).with_decimals(decimals);
+            FieldPlan {
+                column: i,
+                name: sanitize(&c.name),
+                default: c
+                    .default_text
+                    .as_deref()
+                    .and_then(|t| avro_default(&kind, t)),
+                kind,
+                nullable: c.nullable,
+            }
         })
         .collect()
 }
@@ -558,4 +596,43 @@ pub fn message_value_schema() -> Json {
         "connect.version": 1,
         "connect.name": "io.debezium.connector.postgresql.MessageValue"
     })
+}
+
+#[cfg(test)]
+mod decimal_tests {
+    use super::*;
+
+    #[test]
+    fn decimal_handling_reaches_arrays_and_composites() {
+        let nested = FieldKind::Array(Box::new(FieldKind::Record(Box::new(RecordKind {
+            name: "r".into(),
+            namespace: "ns".into(),
+            fields: vec![
+                ("d".into(), FieldKind::VariableDecimal),
+                ("i".into(), FieldKind::Int32),
+            ],
+        }))));
+        let as_string = nested.clone().with_decimals(DecimalHandling::String);
+        let FieldKind::Array(item) = &as_string else {
+            panic!("{as_string:?}")
+        };
+        let FieldKind::Record(r) = &**item else {
+            panic!("{item:?}")
+        };
+        assert_eq!(r.fields[0].1, FieldKind::String);
+        assert_eq!(r.fields[1].1, FieldKind::Int32);
+        let fixed = FieldKind::Decimal {
+            precision: Some(10),
+            scale: 2,
+        };
+        assert_eq!(
+            fixed.clone().with_decimals(DecimalHandling::Double),
+            FieldKind::Float64
+        );
+        assert_eq!(fixed.clone().with_decimals(DecimalHandling::Precise), fixed);
+        assert_eq!(
+            nested.clone().with_decimals(DecimalHandling::Precise),
+            nested
+        );
+    }
 }

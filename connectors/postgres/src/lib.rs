@@ -112,6 +112,9 @@ pub struct SourceConfig {
     pub messages: MessageCapture,
     /// Capture DDL through an event trigger (see [`ddl`]).
     pub ddl_capture: bool,
+    /// Keep numeric NaN/±Infinity (the sink represents them: decimals as double or
+    /// string) instead of nulling them where a null fits.
+    pub keep_special_numerics: bool,
 }
 
 /// Which logical decoding messages (`pg_logical_emit_message`) become events.
@@ -233,6 +236,7 @@ pub async fn run(
             stats,
             messages: cfg.messages.clone(),
             ddl_capture: cfg.ddl_capture,
+            keep_special_numerics: cfg.keep_special_numerics,
         },
         slot: cfg.slot.clone(),
         tx,

@@ -191,6 +191,7 @@ async fn create_and_snapshot(
             piece_lsn: consistent,
             tables: &cfg.tables,
             after: None,
+            keep_special_numerics: cfg.keep_special_numerics,
         };
         if let Err(e) = snapshot::run(&cfg.pg, &cfg.tls, plan, tx, stats).await {
             // Without the slot, the next start snapshots again instead of silently
@@ -274,6 +275,7 @@ async fn resume_snapshot(
         piece_lsn: point,
         tables: &tables,
         after: after.clone(),
+        keep_special_numerics: cfg.keep_special_numerics,
     };
     let read = snapshot::run(&cfg.pg, &cfg.tls, plan, tx, stats).await;
     let _ = temp.terminate().await;

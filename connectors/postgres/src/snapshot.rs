@@ -38,6 +38,8 @@ pub struct Plan<'a> {
     pub tables: &'a [TableName],
     /// Continue after this row; `None`: from the first table's start.
     pub after: Option<RowKey>,
+    /// See [`crate::SourceConfig::keep_special_numerics`].
+    pub keep_special_numerics: bool,
 }
 
 /// Reads the plan's rows and emits them as one source transaction at `commit_lsn`, with
@@ -139,7 +141,7 @@ pub async fn run(
                 .await
                 .map_err(PgError::sql(format!("read snapshot of {t}")))?;
             let mut got = 0;
-            let mut notes = Notes::default();
+            let mut notes = Notes::keeping(plan.keep_special_numerics);
             for m in msgs {
                 let SimpleQueryMessage::Row(r) = m else {
                     continue;

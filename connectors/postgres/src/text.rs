@@ -32,6 +32,9 @@ const DAY_US: i64 = 86_400_000_000;
 /// to [`crate::SourceStats`] by the caller.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Notes {
+    /// An input, not a count: numeric NaN/±Infinity are kept as they are (the event
+    /// format has a representation for them: `decimal_handling` double or string).
+    pub keep_special_numeric: bool,
     /// numeric NaN/±Infinity replaced by null (nullable column, array element or field).
     pub special_numeric: u64,
     /// Values of a type without a faithful mapping, passed on as their text.
@@ -41,8 +44,16 @@ pub struct Notes {
 }
 
 impl Notes {
+    /// Counting from zero; with `keep_special_numeric`, numeric NaN/±Infinity stay.
+    pub fn keeping(keep_special_numeric: bool) -> Self {
+        Notes {
+            keep_special_numeric,
+            ..Default::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        *self == Notes::default()
+        self.special_numeric == 0 && self.fallback == 0 && self.clamped == 0
     }
 
     /// Adds the counts to the source's statistics; logs a warning the first time each
@@ -210,7 +221,7 @@ fn base(ty: &TypeInfo, s: &str, nullable: bool, notes: &mut Notes) -> Result<Val
         builtin::FLOAT4 => Value::Float32(parse_float(s).ok_or("not a float")? as f32),
         builtin::FLOAT8 => Value::Float64(parse_float(s).ok_or("not a float")?),
         builtin::NUMERIC => match s {
-            "NaN" | "Infinity" | "-Infinity" if nullable => {
+            "NaN" | "Infinity" | "-Infinity" if nullable && !notes.keep_special_numeric => {
                 notes.special_numeric += 1;
                 Value::Null
             }

@@ -97,7 +97,7 @@ pub async fn on_message(
             if !keep(ctx, st, &table, Some(&new)).await? {
                 return Ok(());
             }
-            let mut notes = Notes::default();
+            let mut notes = Notes::keeping(ctx.keep_special_numerics);
             let mut after = tuple_to_row(&table, &new, false, &mut notes)?;
             notes.record(&ctx.stats, &table.name);
             resolve_unchanged(ctx, &table, &new, None, &mut after).await?;
@@ -115,7 +115,7 @@ pub async fn on_message(
             if !keep(ctx, st, &table, Some(keyed)).await? {
                 return Ok(());
             }
-            let mut notes = Notes::default();
+            let mut notes = Notes::keeping(ctx.keep_special_numerics);
             let before = match &old {
                 Some((kind, t)) => {
                     Some(tuple_to_row(&table, t, *kind == OldKind::Key, &mut notes)?)
@@ -139,7 +139,7 @@ pub async fn on_message(
             if !keep(ctx, st, &table, Some(&old)).await? {
                 return Ok(());
             }
-            let mut notes = Notes::default();
+            let mut notes = Notes::keeping(ctx.keep_special_numerics);
             let before = tuple_to_row(&table, &old, kind == OldKind::Key, &mut notes)?;
             notes.record(&ctx.stats, &table.name);
             change(st, table, Op::Delete, Some(before), None)
@@ -311,7 +311,7 @@ async fn resolve_unchanged(
     if missing.is_empty() || ctx.toast == ToastMode::Placeholder {
         return Ok(());
     }
-    match toast::reselect(ctx.sql, table, new, &missing).await? {
+    match toast::reselect(ctx.sql, table, new, &missing, ctx.keep_special_numerics).await? {
         Some(values) => {
             ctx.stats.toast_reselects.fetch_add(1, Ordering::Relaxed);
             for (i, v) in missing.into_iter().zip(values) {

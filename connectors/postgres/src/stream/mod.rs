@@ -35,6 +35,8 @@ pub struct Context<'a> {
     pub messages: crate::MessageCapture,
     /// Table shapes announced by the DDL capture trigger become schema events.
     pub ddl_capture: bool,
+    /// See [`crate::SourceConfig::keep_special_numerics`].
+    pub keep_special_numerics: bool,
 }
 
 /// Streaming state.

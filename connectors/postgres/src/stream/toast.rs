@@ -21,6 +21,7 @@ pub async fn reselect(
     table: &Table,
     new: &[TupleValue],
     wanted: &[usize],
+    keep_special_numerics: bool,
 ) -> Result<Option<Vec<Value>>, PgError> {
     let mut conds = Vec::new();
     for (i, c) in table.columns.iter().enumerate() {
@@ -61,9 +62,13 @@ pub async fn reselect(
                 out.push(match r.get(j) {
                     None => Value::Null,
                     Some(s) => {
-                        parse_column(c, s.as_bytes(), &mut Notes::default()).map_err(|e| {
-                            PgError::Config(format!("table {}, column {}: {e}", table.name, c.name))
-                        })?
+                        parse_column(c, s.as_bytes(), &mut Notes::keeping(keep_special_numerics))
+                            .map_err(|e| {
+                                PgError::Config(format!(
+                                    "table {}, column {}: {e}",
+                                    table.name, c.name
+                                ))
+                            })?
                     }
                 });
             }
