@@ -7,6 +7,7 @@ NaN and infinite floats as the strings "NaN", "Infinity", "-Infinity"."""
 import argparse
 import warnings
 import base64
+import datetime
 import decimal
 import json
 import math
@@ -25,6 +26,9 @@ def plain(v):
     if isinstance(v, float) and not math.isfinite(v):
         # JSON has no NaN or infinities: tagged strings.
         return "NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity"
+    if isinstance(v, (datetime.date, datetime.time)):
+        # Avro logical types (Kafka Connect's Date, Time, Timestamp) decode to these.
+        return v.isoformat()
     if isinstance(v, decimal.Decimal):
         return str(v)
     if isinstance(v, (bytes, bytearray)):

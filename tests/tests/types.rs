@@ -144,7 +144,8 @@ fn columns(hstore: bool) -> Vec<Col> {
         col(
             "tm3",
             "time(3)",
-            "to_jsonb((extract(epoch FROM $) * 1000)::bigint)",
+            // MicroTime whatever the precision (time_precision: adaptive_time_microseconds)
+            "to_jsonb((extract(epoch FROM $) * 1000000)::bigint)",
             Eq,
         ),
         col(

@@ -173,6 +173,9 @@ pub struct KafkaSection {
     /// numeric and money columns: precise (Avro decimals), double, or string.
     #[serde(default)]
     pub decimal_handling: DecimalHandlingSetting,
+    /// date/time/timestamp columns: adaptive_time_microseconds, adaptive or connect.
+    #[serde(default)]
+    pub time_precision: TimePrecisionSetting,
     /// Compacted topic holding the committed source position (key: the slot name).
     #[serde(default = "default_offsets_topic")]
     pub offsets_topic: String,
@@ -292,6 +295,15 @@ pub enum RegistryStorageSetting {
 
 fn default_registry_topic() -> String {
     "_sluice_schemas".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TimePrecisionSetting {
+    #[default]
+    AdaptiveTimeMicroseconds,
+    Adaptive,
+    Connect,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

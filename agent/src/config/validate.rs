@@ -27,6 +27,7 @@ pub struct Validated {
     pub transaction_metadata: bool,
     pub subjects: sluice_avro::SubjectNameStrategy,
     pub decimal_handling: sluice_avro::DecimalHandling,
+    pub time_precision: sluice_avro::TimePrecision,
     pub registry: RegistrySettings,
     pub admin_listen: SocketAddr,
 }
@@ -670,6 +671,11 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
             _ => sluice_avro::SubjectNameStrategy::Topic,
         },
         decimal_handling,
+        time_precision: match cfg.sink.as_ref().map(|s| s.kafka.time_precision) {
+            Some(super::TimePrecisionSetting::Adaptive) => sluice_avro::TimePrecision::Adaptive,
+            Some(super::TimePrecisionSetting::Connect) => sluice_avro::TimePrecision::Connect,
+            _ => sluice_avro::TimePrecision::AdaptiveTimeMicroseconds,
+        },
         registry,
         admin_listen: cfg.admin.listen,
     })

@@ -248,7 +248,10 @@ async fn run_once(
         database: source_cfg.pg.get_dbname().unwrap_or_default().to_string(),
         envelope: cfg.envelope,
         subjects: cfg.subjects,
-        decimal_handling: cfg.decimal_handling,
+        types: sluice_avro::TypeModes {
+            decimals: cfg.decimal_handling,
+            time: cfg.time_precision,
+        },
     };
     match &committed {
         Some(p) => {

@@ -64,7 +64,7 @@ fn main() {
             database: "db".into(),
             envelope: Default::default(),
             subjects: Default::default(),
-            decimal_handling: Default::default(),
+            types: Default::default(),
         },
     );
     let change = Change {

@@ -138,7 +138,9 @@ fn value(buf: &mut Vec<u8>, kind: &FieldKind, v: &Value) -> Result<(), (&'static
         (FieldKind::Xml | FieldKind::Enum { .. }, Value::Text(s)) => binary::string(buf, s),
         (FieldKind::Uuid, Value::Uuid(s) | Value::Text(s)) => binary::string(buf, s),
         (FieldKind::Bytes, Value::Bytes(b)) => binary::bytes(buf, b),
-        (FieldKind::Date, Value::Date(d)) => binary::int(buf, *d),
+        (FieldKind::Date | FieldKind::ConnectDate, Value::Date(d)) => binary::int(buf, *d),
+        (FieldKind::ConnectTime, Value::Time(t)) => binary::int(buf, t.div_euclid(1000) as i32),
+        (FieldKind::ConnectTimestamp, Value::Timestamp(t)) => binary::long(buf, milli_ts(*t)),
         (FieldKind::MicroTime, Value::Time(t)) => binary::long(buf, *t),
         (FieldKind::MilliTime, Value::Time(t)) => binary::int(buf, (*t / 1000) as i32),
         (FieldKind::MicroTimestamp, Value::Timestamp(t)) => binary::long(buf, micro_ts(*t)),
@@ -267,13 +269,17 @@ fn decimal_reason(e: DecimalError) -> &'static str {
 fn neutral(buf: &mut Vec<u8>, kind: &FieldKind, unchanged_toast: bool) {
     match kind {
         FieldKind::Boolean => binary::boolean(buf, false),
-        FieldKind::Int16 | FieldKind::Int32 | FieldKind::Date | FieldKind::MilliTime => {
-            binary::int(buf, 0)
-        }
+        FieldKind::Int16
+        | FieldKind::Int32
+        | FieldKind::Date
+        | FieldKind::MilliTime
+        | FieldKind::ConnectDate
+        | FieldKind::ConnectTime => binary::int(buf, 0),
         FieldKind::Int64
         | FieldKind::MicroTime
         | FieldKind::MilliTimestamp
         | FieldKind::MicroTimestamp
+        | FieldKind::ConnectTimestamp
         | FieldKind::MicroDuration => binary::long(buf, 0),
         FieldKind::Float32 => binary::float(buf, 0.0),
         FieldKind::Float64 => binary::double(buf, 0.0),

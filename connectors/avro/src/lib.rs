@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sluice_core::{Change, Table};
 
 pub use encode::FieldError;
-pub use schema::{DecimalHandling, FieldKind, FieldPlan, RecordKind};
+pub use schema::{DecimalHandling, FieldKind, FieldPlan, RecordKind, TimePrecision, TypeModes};
 
 /// Confluent wire format: magic byte 0, then the schema id as 4 big-endian bytes.
 pub fn write_header(buf: &mut Vec<u8>, schema_id: u32) {
@@ -28,7 +28,8 @@ pub struct Naming {
     pub database: String,
     pub envelope: Envelope,
     pub subjects: SubjectNameStrategy,
-    pub decimal_handling: DecimalHandling,
+    /// Debezium's decimal and time handling modes.
+    pub types: TypeModes,
 }
 
 /// How registry subjects are named (Confluent's `*.subject.name.strategy`).
@@ -103,8 +104,8 @@ pub const CONNECTOR_VERSION: &str = env!("CARGO_PKG_VERSION");
 impl TableCodec {
     pub fn new(table: Arc<Table>, naming: &Naming) -> Self {
         let ns = schema::namespace(&naming.topic_prefix, &table);
-        let key = schema::plan(&table, true, naming.decimal_handling);
-        let value = schema::plan(&table, false, naming.decimal_handling);
+        let key = schema::plan(&table, true, naming.types);
+        let value = schema::plan(&table, false, naming.types);
         let topic = naming.topic(&table.name);
         let value_record = match naming.envelope {
             Envelope::Debezium => format!("{ns}.Envelope"),

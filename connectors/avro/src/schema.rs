@@ -46,6 +46,15 @@ pub enum FieldKind {
     ZonedTimestamp,
     /// io.debezium.time.ZonedTime: ISO-8601 time of day in UTC (`08:00:00Z`).
     ZonedTime,
+    /// org.apache.kafka.connect.data.Date (logical date): days since the epoch
+    /// (`time_precision: connect`).
+    ConnectDate,
+    /// org.apache.kafka.connect.data.Time (logical time-millis): milliseconds since
+    /// midnight (`time_precision: connect`).
+    ConnectTime,
+    /// org.apache.kafka.connect.data.Timestamp (logical timestamp-millis): milliseconds
+    /// since the epoch (`time_precision: connect`).
+    ConnectTimestamp,
     /// io.debezium.time.MicroDuration: microseconds, months of 30.4375 days.
     MicroDuration,
     /// io.debezium.data.Bits: the bit string as an unsigned number, little-endian bytes.
@@ -105,7 +114,55 @@ pub enum DecimalHandling {
     String,
 }
 
+/// Debezium's `time.precision.mode` for date, time and timestamp columns (timetz and
+/// timestamptz are ZonedTime/ZonedTimestamp strings in every mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimePrecision {
+    /// Debezium's default: time is always MicroTime; timestamp(0-3) Timestamp (ms),
+    /// else MicroTimestamp; date Date.
+    #[default]
+    AdaptiveTimeMicroseconds,
+    /// As the column's precision: time(0-3) Time (ms), else MicroTime; timestamps as above.
+    Adaptive,
+    /// Kafka Connect's logical types, milliseconds (sub-millisecond digits are dropped).
+    Connect,
+}
+
+/// How column types are represented: Debezium's handling modes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TypeModes {
+    pub decimals: DecimalHandling,
+    pub time: TimePrecision,
+}
+
 impl FieldKind {
+    /// This kind under the type modes (arrays and composites included).
+    pub fn with_modes(self, m: TypeModes) -> FieldKind {
+        let k = self.with_decimals(m.decimals);
+        k.with_time(m.time)
+    }
+
+    fn with_time(self, t: TimePrecision) -> FieldKind {
+        match (t, self) {
+            (TimePrecision::AdaptiveTimeMicroseconds, FieldKind::MilliTime) => FieldKind::MicroTime,
+            (TimePrecision::Connect, FieldKind::Date) => FieldKind::ConnectDate,
+            (TimePrecision::Connect, FieldKind::MilliTime | FieldKind::MicroTime) => {
+                FieldKind::ConnectTime
+            }
+            (TimePrecision::Connect, FieldKind::MilliTimestamp | FieldKind::MicroTimestamp) => {
+                FieldKind::ConnectTimestamp
+            }
+            (_, FieldKind::Array(item)) => FieldKind::Array(Box::new(item.with_time(t))),
+            (_, FieldKind::Record(mut r)) => {
+                for f in &mut r.fields {
+                    f.1 = std::mem::replace(&mut f.1, FieldKind::Boolean).with_time(t);
+                }
+                FieldKind::Record(r)
+            }
+            (_, k) => k,
+        }
+    }
+
     /// This kind under a decimal handling mode (arrays and composites included).
     pub fn with_decimals(self, d: DecimalHandling) -> FieldKind {
         match (d, self) {
@@ -288,6 +345,9 @@ impl FieldKind {
             FieldKind::MicroTime => semantic("long", "io.debezium.time.MicroTime"),
             FieldKind::MilliTimestamp => semantic("long", "io.debezium.time.Timestamp"),
             FieldKind::MicroTimestamp => semantic("long", "io.debezium.time.MicroTimestamp"),
+            FieldKind::ConnectDate => connect_logical("int", "Date", "date"),
+            FieldKind::ConnectTime => connect_logical("int", "Time", "time-millis"),
+            FieldKind::ConnectTimestamp => connect_logical("long", "Timestamp", "timestamp-millis"),
             FieldKind::ZonedTimestamp => semantic("string", "io.debezium.time.ZonedTimestamp"),
             FieldKind::ZonedTime => semantic("string", "io.debezium.time.ZonedTime"),
             FieldKind::MicroDuration => semantic("long", "io.debezium.time.MicroDuration"),
@@ -368,6 +428,16 @@ pub struct FieldPlan {
 }
 
 /// The Avro JSON default for a column's constant default, where the mapping is plain.
+/// A Kafka Connect logical type as Confluent's AvroConverter writes it.
+fn connect_logical(avro: &str, name: &str, logical: &str) -> Json {
+    json!({
+        "type": avro,
+        "connect.version": 1,
+        "connect.name": format!("org.apache.kafka.connect.data.{name}"),
+        "logicalType": logical
+    })
+}
+
 fn avro_default(kind: &FieldKind, text: &str) -> Option<Json> {
     match kind {
         FieldKind::Boolean => match text {
@@ -416,14 +486,14 @@ pub fn namespace(prefix: &str, table: &Table) -> String {
         .join(".")
 }
 
-pub fn plan(table: &Table, key_only: bool, decimals: DecimalHandling) -> Vec<FieldPlan> {
+pub fn plan(table: &Table, key_only: bool, modes: TypeModes) -> Vec<FieldPlan> {
     table
         .columns
         .iter()
         .enumerate()
         .filter(|(_, c)| !key_only || c.key)
         .map(|(i, c)| {
-            let kind = FieldKind::for_column(c).with_decimals(decimals);
+            let kind = FieldKind::for_column(c).with_modes(modes);
             FieldPlan {
                 column: i,
                 name: sanitize(&c.name),

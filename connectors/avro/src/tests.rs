@@ -54,7 +54,7 @@ fn naming() -> Naming {
         database: "db".into(),
         envelope: Default::default(),
         subjects: Default::default(),
-        decimal_handling: Default::default(),
+        types: Default::default(),
     }
 }
 
