@@ -28,8 +28,9 @@ impl Broker {
         Self::start_advertising(port, port)
     }
 
-    /// Listens on `port`, tells clients (in metadata) to connect to `advertised`.
-    fn start_advertising(port: u16, advertised: u16) -> Broker {
+    /// Listens on `port`, tells clients (in metadata) to connect to `advertised` (a
+    /// proxy in front of it).
+    pub fn start_advertising(port: u16, advertised: u16) -> Broker {
         let bin = crate::tools_dir().join("bin/tansu");
         assert!(
             bin.exists(),

@@ -174,6 +174,29 @@ fn ddl_without_following_rows_registers_only_with_capture() {
         sluice_tests::pg::PASSWORD
     ));
     let limited_url = pg.url().replace("postgres@", "limited@");
+    // `sluice check` says so before anything runs.
+    let limited = config.with_file_name("limited.yaml");
+    std::fs::write(
+        &limited,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("postgres://postgres@", "postgres://limited@")
+            .replace(
+                "    status_interval_secs: 1\n",
+                "    status_interval_secs: 1\n    ddl_capture: true\n",
+            ),
+    )
+    .unwrap();
+    let (code, out, err) = run_to_exit_full(&["check", "--config", limited.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("ddl capture"))
+        .unwrap_or_else(|| panic!("no ddl capture check: {out}"));
+    assert!(
+        line.starts_with("FAIL") && line.contains("sluice ddl-capture-sql"),
+        "{out}"
+    );
     let mut l = Sluice::start_with_env(
         &config,
         setup.admin_port,

@@ -79,12 +79,20 @@ fn function_body() -> String {
     sql[start..end].to_string()
 }
 
-/// Makes sure the trigger is there, enabled and current: installs (or updates) it when
-/// the role may (a superuser), else says exactly what to run.
-pub async fn ensure(client: &Client, database: &str) -> Result<(), PgError> {
-    let sql_err = |context: &str| {
-        let context = context.to_string();
-        move |source| PgError::Sql { context, source }
+/// The trigger as the database has it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TriggerState {
+    Missing,
+    Disabled,
+    /// Installed by another version of Sluice (its function differs).
+    Outdated,
+    Current,
+}
+
+pub async fn state(client: &Client) -> Result<TriggerState, PgError> {
+    let sql_err = |source| PgError::Sql {
+        context: "reading pg_event_trigger".into(),
+        source,
     };
     let row = client
         .query_opt(
@@ -93,38 +101,99 @@ pub async fn ensure(client: &Client, database: &str) -> Result<(), PgError> {
             &[&TRIGGER],
         )
         .await
-        .map_err(sql_err("reading pg_event_trigger"))?;
-    let state: Option<(String, String)> = row
-        .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
-        .transpose()
-        .map_err(sql_err("reading pg_event_trigger"))?;
-    let install = format!(
+        .map_err(sql_err)?;
+    let Some(row) = row else {
+        return Ok(TriggerState::Missing);
+    };
+    let enabled: String = row.try_get(0).map_err(sql_err)?;
+    let body: String = row.try_get(1).map_err(sql_err)?;
+    Ok(if enabled == "D" {
+        TriggerState::Disabled
+    } else if body != function_body() {
+        TriggerState::Outdated
+    } else {
+        TriggerState::Current
+    })
+}
+
+fn install_hint(database: &str) -> String {
+    format!(
         "run `sluice ddl-capture-sql | psql -d {database}` as a superuser, or set source.postgres.ddl_capture: false"
-    );
-    match state {
-        Some((enabled, _)) if enabled == "D" => Err(PgError::Config(format!(
-            "source.postgres.ddl_capture is on but the event trigger {TRIGGER} is disabled: run `ALTER EVENT TRIGGER {TRIGGER} ENABLE` in database {database:?} as a superuser, or set source.postgres.ddl_capture: false"
-        ))),
-        Some((_, body)) if body == function_body() => Ok(()),
-        current => match client.batch_execute(&install_sql()).await {
-            Ok(()) => {
-                tracing::info!(trigger = TRIGGER, "DDL capture event trigger installed");
+    )
+}
+
+fn disabled(database: &str) -> String {
+    format!(
+        "source.postgres.ddl_capture is on but the event trigger {TRIGGER} is disabled: run `ALTER EVENT TRIGGER {TRIGGER} ENABLE` in database {database:?} as a superuser, or set source.postgres.ddl_capture: false"
+    )
+}
+
+/// Makes sure the trigger is there, enabled and current: installs (or updates) it when
+/// the role may (a superuser), else says exactly what to run.
+pub async fn ensure(client: &Client, database: &str) -> Result<(), PgError> {
+    let current = state(client).await?;
+    match current {
+        TriggerState::Disabled => return Err(PgError::Config(disabled(database))),
+        TriggerState::Current => return Ok(()),
+        TriggerState::Missing | TriggerState::Outdated => {}
+    }
+    match client.batch_execute(&install_sql()).await {
+        Ok(()) => {
+            tracing::info!(trigger = TRIGGER, "DDL capture event trigger installed");
+            Ok(())
+        }
+        Err(e) if e.code().map(|c| c.code()) == Some("42501") => match current {
+            // Another version works; only this role cannot update it.
+            TriggerState::Outdated => {
+                tracing::warn!(
+                    trigger = TRIGGER,
+                    "the DDL capture trigger differs from this version's; to update it, {}",
+                    install_hint(database)
+                );
                 Ok(())
             }
-            Err(e) if e.code().map(|c| c.code()) == Some("42501") => match current {
-                // Another version works; only this role cannot update it.
-                Some(_) => {
-                    tracing::warn!(trigger = TRIGGER, "the DDL capture trigger differs from this version's; to update it, {install}");
-                    Ok(())
-                }
-                None => Err(PgError::Config(format!(
-                    "source.postgres.ddl_capture is on but the event trigger {TRIGGER} is missing, and only a superuser can create it: {install}"
-                ))),
-            },
-            Err(source) => Err(PgError::Sql {
-                context: format!("installing the DDL capture trigger {TRIGGER}"),
-                source,
-            }),
+            _ => Err(PgError::Config(format!(
+                "source.postgres.ddl_capture is on but the event trigger {TRIGGER} is missing, and only a superuser can create it: {}",
+                install_hint(database)
+            ))),
+        },
+        Err(source) => Err(PgError::Sql {
+            context: format!("installing the DDL capture trigger {TRIGGER}"),
+            source,
+        }),
+    }
+}
+
+/// `sluice check`: what [`ensure`] would find, without changing anything.
+pub async fn check(client: &Client, database: &str) -> sluice_core::CheckResult {
+    use sluice_core::CheckResult;
+    const AREA: &str = "postgres";
+    let what = "ddl capture";
+    let superuser = async {
+        client
+            .query_one(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .await
+            .and_then(|r| r.try_get::<_, bool>(0))
+    };
+    match state(client).await {
+        Err(e) => CheckResult::fail(AREA, what, e.to_string()),
+        Ok(TriggerState::Current) => CheckResult::pass(AREA, what, format!("event trigger {TRIGGER} installed and enabled")),
+        Ok(TriggerState::Disabled) => CheckResult::fail(AREA, what, disabled(database)),
+        Ok(TriggerState::Outdated) => CheckResult::warn(
+            AREA,
+            what,
+            format!("event trigger {TRIGGER} is another version's; Sluice updates it at start as a superuser, else {}", install_hint(database)),
+        ),
+        Ok(TriggerState::Missing) => match superuser.await {
+            Ok(true) => CheckResult::pass(AREA, what, format!("event trigger {TRIGGER} missing; Sluice installs it at start (the role is a superuser)")),
+            _ => CheckResult::fail(
+                AREA,
+                what,
+                format!("event trigger {TRIGGER} missing and only a superuser can create it. Fix: {}", install_hint(database)),
+            ),
         },
     }
 }

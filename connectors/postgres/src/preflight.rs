@@ -89,6 +89,9 @@ pub async fn run(cfg: &SourceConfig) -> Vec<CheckResult> {
         }),
     ));
     out.push(publication(&sql, cfg).await);
+    if cfg.ddl_capture {
+        out.push(crate::ddl::check(&sql, cfg.pg.get_dbname().unwrap_or("postgres")).await);
+    }
     out.extend(slot_and_headroom(&sql, cfg).await);
     out.push(replication_connection(cfg).await);
     out
