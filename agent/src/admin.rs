@@ -38,6 +38,19 @@ async fn ready_handler(State(m): State<Arc<Metrics>>) -> (StatusCode, String) {
         }
         return (StatusCode::SERVICE_UNAVAILABLE, msg);
     }
+    if m.registry_only.load(std::sync::atomic::Ordering::Relaxed) {
+        return if m.ready.get() == 1 {
+            (
+                StatusCode::OK,
+                "ready: serving the schema registry\n".into(),
+            )
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the schema registry is opening its storage\n".into(),
+            )
+        };
+    }
     if m.ready.get() == 1 {
         (StatusCode::OK, "ready: replicating and producing\n".into())
     } else if m.source_connected.get() == 1 {

@@ -40,13 +40,29 @@ pub use schema::SchemaType;
 pub use security::{check_pem_certificates, BasicAuth, SecurityError, SecurityFile, TlsIdentity};
 pub use store::{Deleted, KafkaStorageConfig, Registry, SchemaInfo, VersionInfo, VersionSpec};
 
-/// Optional security of the REST listener.
-#[derive(Debug, Clone, Default)]
+/// Called once per answered request matching a route: (route template, method, HTTP
+/// status, time taken). Route templates (`/subjects/{subject}/versions`) keep metric
+/// labels bounded.
+pub type Observer = Arc<dyn Fn(&str, &str, u16, std::time::Duration) + Send + Sync>;
+
+/// Optional security and observation of the REST listener.
+#[derive(Clone, Default)]
 pub struct ServeOptions {
     /// Require HTTP basic authentication by one of these users.
     pub basic_auth: Option<BasicAuth>,
     /// Serve HTTPS with this identity instead of plain HTTP.
     pub tls: Option<TlsIdentity>,
+    pub observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("basic_auth", &self.basic_auth)
+            .field("tls", &self.tls)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 /// Serve the registry's REST API on `listener` until `shutdown` completes.
@@ -75,7 +91,7 @@ pub async fn serve_with(
             "schema registry listening"
         );
     }
-    let app = api::router_with_auth(reg, options.basic_auth);
+    let app = api::router_with_auth(reg, options.basic_auth, options.observer);
     match options.tls {
         None => {
             axum::serve(listener, app)

@@ -114,6 +114,7 @@ async fn basic_auth_refuses_missing_and_wrong_credentials() {
         ServeOptions {
             basic_auth: Some(users(tmp.path())),
             tls: None,
+            ..Default::default()
         },
         "127.0.0.1",
     )
@@ -207,6 +208,7 @@ async fn tls_handshake_with_the_generated_certificate() {
             ServeOptions {
                 basic_auth: None,
                 tls: Some(tls.clone()),
+                ..Default::default()
             },
             host,
         )
@@ -268,6 +270,7 @@ async fn tls_and_basic_auth_together() {
         ServeOptions {
             basic_auth: Some(users(tmp.path())),
             tls: Some(TlsIdentity::from_pem_files(&certs.cert, &certs.key).unwrap()),
+            ..Default::default()
         },
         "127.0.0.1",
     )

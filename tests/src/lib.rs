@@ -86,3 +86,35 @@ impl Stack {
         }
     }
 }
+
+/// `promtool check metrics` (from `.tools/bin`, see scripts/setup.sh) on a live scrape:
+/// names, units, `_total` suffixes and help texts follow Prometheus' conventions.
+pub fn promtool_accepts(scrape: &str) {
+    use std::io::Write;
+    let promtool = tools_dir().join("bin/promtool");
+    assert!(
+        promtool.exists(),
+        "{} missing: run scripts/setup.sh",
+        promtool.display()
+    );
+    let mut child = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -91,6 +91,16 @@ impl Sluice {
 
     /// Starts with extra environment (e.g. `SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS`).
     pub fn start_with_env(config: &Path, admin_port: u16, env: &[(&str, &str)]) -> Sluice {
+        Self::start_command("run", config, admin_port, env)
+    }
+
+    /// `sluice <command> --config <config>` (e.g. `registry`).
+    pub fn start_command(
+        command: &str,
+        config: &Path,
+        admin_port: u16,
+        env: &[(&str, &str)],
+    ) -> Sluice {
         let log = config.with_extension(format!(
             "{}.log",
             std::time::SystemTime::now()
@@ -100,7 +110,7 @@ impl Sluice {
         ));
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new(binary())
-            .args(["run", "--config"])
+            .args([command, "--config"])
             .arg(config)
             .env(
                 "RUST_LOG",

@@ -150,43 +150,11 @@ fn insert_update_delete_arrive_decoded_with_keys() {
         metrics.contains("sluice_snapshot_duration_seconds "),
         "{metrics}"
     );
-    promtool_accepts(&metrics);
+    sluice_tests::promtool_accepts(&metrics);
 
     let (status, took) = sluice.terminate();
     assert!(status.success(), "exit {status}:\n{}", sluice.log_text());
     assert!(took < Duration::from_secs(10), "stop took {took:?}");
-}
-
-/// `promtool check metrics` (from `.tools/bin`, see scripts/setup.sh) on a live scrape:
-/// names, units, `_total` suffixes and help texts follow Prometheus' conventions.
-fn promtool_accepts(scrape: &str) {
-    use std::io::Write;
-    let promtool = sluice_tests::tools_dir().join("bin/promtool");
-    assert!(
-        promtool.exists(),
-        "{} missing: run scripts/setup.sh",
-        promtool.display()
-    );
-    let mut child = std::process::Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(scrape.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

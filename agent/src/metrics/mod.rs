@@ -65,6 +65,8 @@ pub struct Metrics {
     pub blocked: Mutex<Vec<(String, String)>>,
     /// Registry requests, the source→sink queue, the snapshot's run.
     pub ops: ops::Ops,
+    /// `sluice registry`: readiness means the registry serves.
+    pub registry_only: std::sync::atomic::AtomicBool,
 }
 
 fn counter(name: &str, help: &str) -> IntCounter {
@@ -312,6 +314,7 @@ impl Metrics {
             blocked_gauge,
             blocked: Mutex::new(Vec::new()),
             ops,
+            registry_only: Default::default(),
         }
     }
 

@@ -9,6 +9,9 @@ use sluice_schema_registry::ClientError;
 pub struct Ops {
     registry_requests: IntCounterVec,
     registry_latency: HistogramVec,
+    /// Requests the bundled registry answered (server side).
+    registry_served: IntCounterVec,
+    registry_serve_time: HistogramVec,
     /// Schemas the registry refused as incompatible (HTTP 409).
     pub incompatible: IntCounter,
     /// Refused schemas registered anyway (`on_incompatible: register_anyway`).
@@ -40,6 +43,23 @@ impl Ops {
                 )
                 .buckets(vec![0.001, 0.005, 0.02, 0.1, 0.5, 2.0, 10.0]),
                 &["op"],
+            )
+            .expect("valid metric"),
+            registry_served: IntCounterVec::new(
+                Opts::new(
+                    "sluice_registry_server_requests_total",
+                    "Requests the bundled schema registry answered, by route template, method and HTTP status",
+                ),
+                &["route", "method", "code"],
+            )
+            .expect("valid metric"),
+            registry_serve_time: HistogramVec::new(
+                HistogramOpts::new(
+                    "sluice_registry_server_request_duration_seconds",
+                    "Time the bundled schema registry took to answer, by route template",
+                )
+                .buckets(vec![0.0005, 0.002, 0.01, 0.05, 0.25, 1.0, 5.0]),
+                &["route"],
             )
             .expect("valid metric"),
             incompatible: IntCounter::new(
@@ -81,6 +101,8 @@ impl Ops {
         for c in [
             Box::new(ops.registry_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(ops.registry_latency.clone()),
+            Box::new(ops.registry_served.clone()),
+            Box::new(ops.registry_serve_time.clone()),
             Box::new(ops.incompatible.clone()),
             Box::new(ops.registered_anyway.clone()),
             Box::new(ops.queue_depth.clone()),
@@ -92,6 +114,18 @@ impl Ops {
             registry.register(c).expect("unique metric");
         }
         ops
+    }
+
+    /// The bundled registry's observer: counts and times each answered request.
+    pub fn registry_observer(&self) -> sluice_schema_registry::Observer {
+        let served = self.registry_served.clone();
+        let time = self.registry_serve_time.clone();
+        std::sync::Arc::new(move |route, method, code, took| {
+            served
+                .with_label_values(&[route, method, &code.to_string()])
+                .inc();
+            time.with_label_values(&[route]).observe(took.as_secs_f64());
+        })
     }
 
     /// Counts one registry call by its outcome.

@@ -65,6 +65,7 @@ async fn start_registry(
             })?)
         }
     };
+    let observer = metrics.as_ref().map(|m| m.ops.registry_observer());
     if let Some(m) = metrics {
         // Unreadable, foreign or conflicting records in the store (logged, skipped).
         let reg = registry.clone();
@@ -86,6 +87,7 @@ async fn start_registry(
     let options = sluice_schema_registry::ServeOptions {
         basic_auth: basic_auth.clone(),
         tls: tls.clone(),
+        observer,
     };
     Ok(Some(tokio::spawn(sluice_schema_registry::serve_with(
         listener,
@@ -102,20 +104,32 @@ pub async fn run_registry_only(cfg: &Validated, shutdown: CancellationToken) -> 
             "schema_registry.mode: `sluice registry` runs the bundled registry; set mode: bundled"
         );
     }
-    let task = start_registry(cfg, None, shutdown).await?.expect("bundled");
-    task.await
+    let metrics = Arc::new(Metrics::new());
+    metrics
+        .registry_only
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let admin = serve_admin(cfg, &metrics, &shutdown).await?;
+    let task = start_registry(cfg, Some(metrics.clone()), shutdown.clone())
+        .await?
+        .expect("bundled");
+    metrics.ready.set(1);
+    let served = task.await;
+    metrics.ready.set(0);
+    shutdown.cancel();
+    let _ = admin.await;
+    served
         .context("registry task")?
         .context("registry server")?;
     Ok(())
 }
 
-/// `sluice run`.
-pub async fn run(
+/// The admin endpoint (`/metrics`, `/healthz`, `/readyz`) on `admin.listen`.
+async fn serve_admin(
     cfg: &Validated,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let admin_listener = tokio::net::TcpListener::bind(cfg.admin_listen)
+    metrics: &Arc<Metrics>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(cfg.admin_listen)
         .await
         .with_context(|| {
             format!(
@@ -124,11 +138,20 @@ pub async fn run(
             )
         })?;
     tracing::info!(listen = %cfg.admin_listen, "admin endpoint listening (/metrics /healthz /readyz)");
-    let admin = tokio::spawn(crate::admin::serve(
-        admin_listener,
+    Ok(tokio::spawn(crate::admin::serve(
+        listener,
         metrics.clone(),
         shutdown.clone(),
-    ));
+    )))
+}
+
+/// `sluice run`.
+pub async fn run(
+    cfg: &Validated,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let admin = serve_admin(cfg, &metrics, &shutdown).await?;
     let registry = start_registry(cfg, Some(metrics.clone()), shutdown.clone()).await?;
 
     let mut backoff = Duration::from_secs(1);

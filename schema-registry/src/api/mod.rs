@@ -28,8 +28,16 @@ type Reg = State<Arc<Registry>>;
 type ApiResult = Result<Response, ApiError>;
 
 /// The registry's HTTP routes, requiring basic authentication when `auth` is set.
-pub fn router_with_auth(reg: Arc<Registry>, auth: Option<crate::security::BasicAuth>) -> Router {
-    let app = router(reg);
+pub fn router_with_auth(
+    reg: Arc<Registry>,
+    auth: Option<crate::security::BasicAuth>,
+    observer: Option<crate::Observer>,
+) -> Router {
+    let mut app = router(reg);
+    if let Some(obs) = observer {
+        // A route layer: runs for matched routes, where the template is known.
+        app = app.route_layer(axum::middleware::from_fn_with_state(obs, observe));
+    }
     match auth {
         None => app,
         Some(auth) => app.layer(axum::middleware::from_fn_with_state(
@@ -37,6 +45,25 @@ pub fn router_with_auth(reg: Arc<Registry>, auth: Option<crate::security::BasicA
             crate::security::require_basic_auth,
         )),
     }
+}
+
+async fn observe(
+    axum::extract::State(obs): axum::extract::State<crate::Observer>,
+    matched: Option<axum::extract::MatchedPath>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    obs(
+        &route,
+        method.as_str(),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    resp
 }
 
 /// The registry's HTTP routes.
