@@ -74,10 +74,15 @@ def main():
     ap.add_argument("--offset", type=int, default=None, help="start offset (default: beginning)")
     ap.add_argument("--pretty", action="store_true", help="human-readable output instead of JSON lines")
     ap.add_argument("--property", action="append", default=[], help="librdkafka KEY=VALUE for the consumer (e.g. security.protocol=ssl)")
+    ap.add_argument("--reader-latest", action="store_true", help="decode values with the subject's latest schema as the reader schema (one topic)")
     args = ap.parse_args()
 
     sr = SchemaRegistryClient({"url": args.registry})
     deser = AvroDeserializer(sr)
+    value_deser = deser
+    if args.reader_latest:
+        latest = sr.get_latest_version(f"{args.topic[0]}-value").schema.schema_str
+        value_deser = AvroDeserializer(sr, schema_str=latest)
     consumer = Consumer({
         "bootstrap.servers": args.bootstrap,
         "group.id": "sluice-test-reader",
@@ -105,7 +110,7 @@ def main():
             "partition": msg.partition(),
             "offset": msg.offset(),
             "key": plain(deser(msg.key(), ctx_k)) if msg.key() is not None else None,
-            "value": plain(deser(msg.value(), ctx_v)) if msg.value() is not None else None,
+            "value": plain(value_deser(msg.value(), ctx_v)) if msg.value() is not None else None,
             "key_schema_id": schema_id(msg.key()),
             "value_schema_id": schema_id(msg.value()),
         }

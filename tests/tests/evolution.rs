@@ -234,3 +234,95 @@ fn register_anyway_registers_a_refused_schema_and_restores_the_subject_level() {
     let (st, _) = s.terminate();
     assert!(st.success(), "{}", s.log_text());
 }
+
+/// Runs the independent reader with the subject's latest value schema as the reader
+/// schema (a consumer that upgraded its schema).
+fn read_as_latest(broker: &Broker, setup: &Setup, topic: &str, n: usize) -> Vec<Value> {
+    let out = std::process::Command::new(reader::python())
+        .arg(sluice_tests::repo_root().join("tests/py/consume.py"))
+        .args(["--bootstrap", &broker.bootstrap()])
+        .args(["--registry", &setup.registry_url()])
+        .args([
+            "--topic",
+            topic,
+            "--count",
+            &n.to_string(),
+            "--reader-latest",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn rename_and_numeric_scale_change_evolve_and_old_events_read_with_the_latest_schema() {
+    let pg = Postgres::start();
+    let broker = Broker::start();
+    pg.psql("CREATE TABLE r (id int PRIMARY KEY, a text, n numeric(10,2))");
+    let setup = Setup::new();
+    let config = setup.write_config(&pg, &broker.bootstrap(), &["public.r"], "");
+    let mut s = Sluice::start(&config, setup.admin_port);
+    s.wait_ready();
+    let topic = "shop.public.r";
+    let subject = "shop.public.r-value";
+    pg.psql("INSERT INTO r VALUES (1, 'x', 1.50)");
+    // A rename is a drop plus an add: BACKWARD-compatible for a nullable column.
+    pg.psql("ALTER TABLE r RENAME COLUMN a TO b; INSERT INTO r VALUES (2, 'y', 2.25)");
+    let recs = reader::read(&broker.bootstrap(), &setup.registry_url(), topic, 2, None);
+    assert_eq!(
+        recs[0]["value"]["after"],
+        json!({"id": 1, "a": "x", "n": "1.50"})
+    );
+    assert_eq!(
+        recs[1]["value"]["after"],
+        json!({"id": 2, "b": "y", "n": "2.25"})
+    );
+    assert_eq!(versions(&setup, subject), [1, 2]);
+    // A consumer reading with the latest schema still reads the older event: the
+    // renamed column's old name is dropped, the new one takes its default.
+    let latest = read_as_latest(&broker, &setup, topic, 2);
+    assert_eq!(
+        latest[0]["value"]["after"],
+        json!({"id": 1, "b": null, "n": "1.50"})
+    );
+    assert_eq!(
+        latest[1]["value"]["after"],
+        json!({"id": 2, "b": "y", "n": "2.25"})
+    );
+
+    // numeric(10,2) -> numeric(12,4): the same Avro type (bytes), new decimal
+    // parameters; the registry accepts it as a new version and each event carries its own.
+    pg.psql(
+        "ALTER TABLE r ALTER COLUMN n TYPE numeric(12,4); INSERT INTO r VALUES (3, 'z', 3.1234)",
+    );
+    let recs = reader::read(&broker.bootstrap(), &setup.registry_url(), topic, 3, None);
+    assert_eq!(
+        recs[2]["value"]["after"],
+        json!({"id": 3, "b": "z", "n": "3.1234"})
+    );
+    assert_eq!(
+        recs[0]["value"]["after"]["n"],
+        json!("1.50"),
+        "old event keeps its scale"
+    );
+    assert_eq!(versions(&setup, subject), [1, 2, 3]);
+    let (_, v3) = http_get(
+        setup.registry_port,
+        &format!("/subjects/{subject}/versions/3/schema"),
+    )
+    .unwrap();
+    assert!(
+        v3.contains("\"scale\":4") && v3.contains("\"precision\":12"),
+        "{v3}"
+    );
+    let (st, _) = s.terminate();
+    assert!(st.success(), "{}", s.log_text());
+}
