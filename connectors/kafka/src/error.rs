@@ -149,6 +149,12 @@ mod tests {
                 txn(RDKafkaErrorCode::InvalidProducerEpoch, false, true),
                 ErrorClass::Permanent,
             ),
+            // librdkafka's local code for a broker's PRODUCER_FENCED (seen with the
+            // mock cluster): without it a fenced instance would restart and fence back.
+            (
+                txn(RDKafkaErrorCode::Fenced, true, false),
+                ErrorClass::Permanent,
+            ),
             (
                 txn(RDKafkaErrorCode::RequestTimedOut, false, true),
                 ErrorClass::Transient,

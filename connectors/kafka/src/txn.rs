@@ -23,9 +23,13 @@ pub struct TxnFailure {
 }
 
 impl TxnFailure {
-    /// Another producer with the same transactional.id took over.
+    /// Another producer with the same transactional.id took over. librdkafka reports
+    /// the broker's PRODUCER_FENCED as its local `Fenced` code.
     pub fn fenced(&self) -> bool {
-        matches!(self.code, Code::ProducerFenced | Code::InvalidProducerEpoch)
+        matches!(
+            self.code,
+            Code::ProducerFenced | Code::InvalidProducerEpoch | Code::Fenced
+        )
     }
 
     fn from(op: &'static str, e: KafkaError) -> TxnFailure {
