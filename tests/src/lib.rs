@@ -9,6 +9,7 @@ pub mod broker;
 pub mod pg;
 pub mod pki;
 pub mod reader;
+pub mod secured;
 pub mod sluice;
 
 use std::net::TcpListener;

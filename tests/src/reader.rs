@@ -35,25 +35,14 @@ pub fn read_with(
     offset: Option<i64>,
     properties: &[String],
 ) -> Vec<Value> {
-    let script = crate::repo_root().join("tests/py/consume.py");
-    let mut cmd = Command::new(python());
-    cmd.arg(&script)
-        .args([
-            "--bootstrap",
-            bootstrap,
-            "--registry",
-            registry_url,
-            "--topic",
-            topic,
-        ])
-        .args(["--count", &count.to_string(), "--timeout", "60"]);
+    let mut extra: Vec<String> = Vec::new();
     if let Some(o) = offset {
-        cmd.args(["--offset", &o.to_string()]);
+        extra.extend(["--offset".into(), o.to_string()]);
     }
     for p in properties {
-        cmd.args(["--property", p]);
+        extra.extend(["--property".into(), p.clone()]);
     }
-    let out = cmd.output().expect("run consume.py");
+    let out = consume(bootstrap, registry_url, topic, count, 60, &extra);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -65,4 +54,73 @@ pub fn read_with(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad reader line {l:?}: {e}")))
         .collect()
+}
+
+/// Reads `count` records decoding values with the subject's latest schema as the reader
+/// schema (a consumer that upgraded its schema).
+pub fn read_as_latest(
+    bootstrap: &str,
+    registry_url: &str,
+    topic: &str,
+    count: usize,
+) -> Vec<Value> {
+    let out = consume(
+        bootstrap,
+        registry_url,
+        topic,
+        count,
+        60,
+        &["--reader-latest".into()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Asserts that `topic` holds no more than `n` committed records (waiting 5 s for one
+/// more).
+pub fn assert_at_most(bootstrap: &str, registry_url: &str, topic: &str, n: usize) {
+    let out = consume(bootstrap, registry_url, topic, n + 1, 5, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "more than {n} records on {topic}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Runs consume.py; exit status 2: fewer than `count` records within `timeout_secs`.
+fn consume(
+    bootstrap: &str,
+    registry_url: &str,
+    topic: &str,
+    count: usize,
+    timeout_secs: u32,
+    extra: &[String],
+) -> std::process::Output {
+    Command::new(python())
+        .arg(crate::repo_root().join("tests/py/consume.py"))
+        .args([
+            "--bootstrap",
+            bootstrap,
+            "--registry",
+            registry_url,
+            "--topic",
+            topic,
+        ])
+        .args([
+            "--count",
+            &count.to_string(),
+            "--timeout",
+            &timeout_secs.to_string(),
+        ])
+        .args(extra)
+        .output()
+        .expect("run consume.py")
 }

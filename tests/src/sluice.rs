@@ -41,6 +41,14 @@ impl Setup {
         }
     }
 
+    /// The registered versions of `subject` in the bundled registry.
+    pub fn subject_versions(&self, subject: &str) -> Vec<i64> {
+        let (status, body) =
+            http_get(self.registry_port, &format!("/subjects/{subject}/versions")).unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
     pub fn registry_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.registry_port)
     }
@@ -261,4 +269,25 @@ pub fn run_to_exit_full(args: &[&str]) -> (Option<i32>, String, String) {
 pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
     let (code, _, stderr) = run_to_exit_full(args);
     (code, stderr)
+}
+
+/// One HTTP/1.1 request with a registry JSON body: (status, body).
+pub fn http_request(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        out.split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
+    )
 }

@@ -7,39 +7,9 @@ use serde_json::{json, Value};
 use sluice_tests::broker::Broker;
 use sluice_tests::pg::Postgres;
 use sluice_tests::reader;
-use sluice_tests::sluice::{http_get, Setup, Sluice};
+use sluice_tests::sluice::{http_get, http_request, Setup, Sluice};
 use sluice_tests::wait_for;
 use std::time::Duration;
-
-fn versions(setup: &Setup, subject: &str) -> Vec<i64> {
-    let (status, body) = http_get(
-        setup.registry_port,
-        &format!("/subjects/{subject}/versions"),
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-fn http_put(port: u16, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        out.split_once("\r\n\r\n")
-            .map(|x| x.1.to_string())
-            .unwrap_or_default(),
-    )
-}
 
 #[test]
 fn compatible_changes_evolve_and_an_incompatible_one_stops_only_its_table() {
@@ -70,7 +40,10 @@ fn compatible_changes_evolve_and_an_incompatible_one_stops_only_its_table() {
     assert_eq!(afters[3], &json!({"id": 4, "a": "v4", "c": 8}));
     assert_eq!(afters[4], &json!({"id": 5, "a": "v5", "c": 9}));
     // One value schema version per shape, each event written with its own.
-    assert_eq!(versions(&setup, "shop.public.e-value"), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        setup.subject_versions("shop.public.e-value"),
+        [1, 2, 3, 4, 5]
+    );
     let ids: std::collections::BTreeSet<i64> = recs
         .iter()
         .map(|r| r["value_schema_id"].as_i64().unwrap())
@@ -95,7 +68,7 @@ fn compatible_changes_evolve_and_an_incompatible_one_stops_only_its_table() {
         "{metrics}"
     );
     assert_eq!(
-        versions(&setup, "shop.public.e-value"),
+        setup.subject_versions("shop.public.e-value"),
         [1, 2, 3, 4, 5],
         "the refused schema was registered"
     );
@@ -128,8 +101,9 @@ fn compatible_changes_evolve_and_an_incompatible_one_stops_only_its_table() {
 
     // The way out: relax the subject's compatibility, restart. The stopped table resumes
     // where it stopped; the other table's event is not produced again.
-    let (code, body) = http_put(
+    let (code, body) = http_request(
         setup.registry_port,
+        "PUT",
         "/config/shop.public.e-value",
         r#"{"compatibility": "NONE"}"#,
     );
@@ -152,7 +126,10 @@ fn compatible_changes_evolve_and_an_incompatible_one_stops_only_its_table() {
         None,
     );
     assert_eq!(other[1]["value"]["after"], json!({"id": 2}), "{other:#?}");
-    assert_eq!(versions(&setup, "shop.public.e-value"), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        setup.subject_versions("shop.public.e-value"),
+        [1, 2, 3, 4, 5, 6]
+    );
     wait_for(
         "the table to flow again and the position to move on",
         Duration::from_secs(30),
@@ -161,29 +138,11 @@ fn compatible_changes_evolve_and_an_incompatible_one_stops_only_its_table() {
     // Exactly the events expected: no duplicate of e's or other's rows.
     let all_e = read(6);
     assert_eq!(all_e.len(), 6);
-    let more = std::process::Command::new(reader::python())
-        .arg(sluice_tests::repo_root().join("tests/py/consume.py"))
-        .args([
-            "--bootstrap",
-            &broker.bootstrap(),
-            "--registry",
-            &setup.registry_url(),
-        ])
-        .args([
-            "--topic",
-            "shop.public.other",
-            "--count",
-            "3",
-            "--timeout",
-            "5",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        more.status.code(),
-        Some(2),
-        "a third event on the other topic: {}",
-        String::from_utf8_lossy(&more.stdout)
+    reader::assert_at_most(
+        &broker.bootstrap(),
+        &setup.registry_url(),
+        "shop.public.other",
+        2,
     );
     let (st, _) = s.terminate();
     assert!(st.success(), "{}", s.log_text());
@@ -209,8 +168,9 @@ fn register_anyway_registers_a_refused_schema_and_restores_the_subject_level() {
     let topic = "shop.public.e";
     reader::read(&broker.bootstrap(), &setup.registry_url(), topic, 1, None);
     // A subject-level setting, to be put back afterwards.
-    let (code, body) = http_put(
+    let (code, body) = http_request(
         setup.registry_port,
+        "PUT",
         "/config/shop.public.e-value",
         r#"{"compatibility": "FULL"}"#,
     );
@@ -221,7 +181,7 @@ fn register_anyway_registers_a_refused_schema_and_restores_the_subject_level() {
     );
     let recs = reader::read(&broker.bootstrap(), &setup.registry_url(), topic, 2, None);
     assert_eq!(recs[1]["value"]["after"], json!({"id": 2, "c": "ten"}));
-    assert_eq!(versions(&setup, "shop.public.e-value"), [1, 2]);
+    assert_eq!(setup.subject_versions("shop.public.e-value"), [1, 2]);
     let (_, body) = http_get(setup.registry_port, "/config/shop.public.e-value").unwrap();
     let level: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(level["compatibilityLevel"], json!("FULL"), "{body}");
@@ -233,33 +193,6 @@ fn register_anyway_registers_a_refused_schema_and_restores_the_subject_level() {
     assert!(s.admin_get("/readyz").is_some_and(|(c, _)| c == 200));
     let (st, _) = s.terminate();
     assert!(st.success(), "{}", s.log_text());
-}
-
-/// Runs the independent reader with the subject's latest value schema as the reader
-/// schema (a consumer that upgraded its schema).
-fn read_as_latest(broker: &Broker, setup: &Setup, topic: &str, n: usize) -> Vec<Value> {
-    let out = std::process::Command::new(reader::python())
-        .arg(sluice_tests::repo_root().join("tests/py/consume.py"))
-        .args(["--bootstrap", &broker.bootstrap()])
-        .args(["--registry", &setup.registry_url()])
-        .args([
-            "--topic",
-            topic,
-            "--count",
-            &n.to_string(),
-            "--reader-latest",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -285,10 +218,10 @@ fn rename_and_numeric_scale_change_evolve_and_old_events_read_with_the_latest_sc
         recs[1]["value"]["after"],
         json!({"id": 2, "b": "y", "n": "2.25"})
     );
-    assert_eq!(versions(&setup, subject), [1, 2]);
+    assert_eq!(setup.subject_versions(subject), [1, 2]);
     // A consumer reading with the latest schema still reads the older event: the
     // renamed column's old name is dropped, the new one takes its default.
-    let latest = read_as_latest(&broker, &setup, topic, 2);
+    let latest = reader::read_as_latest(&broker.bootstrap(), &setup.registry_url(), topic, 2);
     assert_eq!(
         latest[0]["value"]["after"],
         json!({"id": 1, "b": null, "n": "1.50"})
@@ -313,7 +246,7 @@ fn rename_and_numeric_scale_change_evolve_and_old_events_read_with_the_latest_sc
         json!("1.50"),
         "old event keeps its scale"
     );
-    assert_eq!(versions(&setup, subject), [1, 2, 3]);
+    assert_eq!(setup.subject_versions(subject), [1, 2, 3]);
     let (_, v3) = http_get(
         setup.registry_port,
         &format!("/subjects/{subject}/versions/3/schema"),

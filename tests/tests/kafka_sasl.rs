@@ -9,7 +9,7 @@
 use sluice_tests::broker::Broker;
 use sluice_tests::pg::Postgres;
 use sluice_tests::reader;
-use sluice_tests::sluice::{run_to_exit_full, Setup, Sluice};
+use sluice_tests::sluice::{run_to_exit_full, Setup};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -94,49 +94,14 @@ fn sasl_end_to_end(mechanism: &str) {
     assert_ne!(good, text, "the config has no topic_prefix line to extend");
     std::fs::write(&config, &good).unwrap();
 
-    // Preflight passes over SASL (our raw connection and librdkafka's).
-    let (code, out, err) = run_to_exit_full(&["check", "--config", config.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{out}{err}\nproxy:\n{}", broker.log_text());
-    assert!(!out.contains(&password) && !err.contains(&password));
-
-    let mut s = Sluice::start(&config, setup.admin_port);
-    s.wait_ready();
-    pg.psql("INSERT INTO t VALUES (1, 'a'), (2, 'b')");
     let props = [
         "security.protocol=SASL_PLAINTEXT".to_string(),
         format!("sasl.mechanisms={mechanism}"),
         format!("sasl.username={USER}"),
         format!("sasl.password={password}"),
     ];
-    let read = |n| {
-        reader::read_with(
-            &broker.bootstrap(),
-            &setup.registry_url(),
-            "shop.public.t",
-            n,
-            None,
-            &props,
-        )
-    };
-    let recs = read(2);
-    assert_eq!(recs[1]["value"]["after"]["v"], "b");
-
-    // A restart reads the committed position over SASL and repeats nothing.
-    let (st, _) = s.terminate();
-    assert!(st.success(), "{}", s.log_text());
-    let first_log = s.log_text();
-    let mut s = Sluice::start(&config, setup.admin_port);
-    s.wait_ready();
-    pg.psql("INSERT INTO t VALUES (3, 'c')");
-    let recs = read(3);
-    let ids: Vec<i64> = recs
-        .iter()
-        .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [1, 2, 3]);
-    let (st, _) = s.terminate();
-    assert!(st.success(), "{}", s.log_text());
-    for log in [first_log, s.log_text()] {
+    let logs = sluice_tests::secured::round_trip(&pg, &setup, &config, &broker.bootstrap(), &props);
+    for log in logs {
         assert!(
             !log.contains(&password),
             "the password is in the log:\n{log}"

@@ -6,8 +6,7 @@
 use sluice_tests::broker::TlsBroker;
 use sluice_tests::pg::Postgres;
 use sluice_tests::pki::Pki;
-use sluice_tests::reader;
-use sluice_tests::sluice::{run_to_exit_full, Setup, Sluice};
+use sluice_tests::sluice::{run_to_exit_full, Setup};
 use std::path::Path;
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -43,46 +42,13 @@ fn every_kafka_client_speaks_mutual_tls() {
     );
     std::fs::write(&config, &good).unwrap();
 
-    // Preflight passes over TLS (our raw connection and librdkafka's).
-    let (code, out, err) = run_to_exit_full(&["check", "--config", config.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{out}{err}");
-
-    let mut s = Sluice::start(&config, setup.admin_port);
-    s.wait_ready();
-    pg.psql("INSERT INTO t VALUES (1, 'a'), (2, 'b')");
     let tls = [
         "security.protocol=ssl".to_string(),
         format!("ssl.ca.location={ca}"),
         format!("ssl.certificate.location={client_cert}"),
         format!("ssl.key.location={client_key}"),
     ];
-    let read = |n| {
-        reader::read_with(
-            &broker.bootstrap(),
-            &setup.registry_url(),
-            "shop.public.t",
-            n,
-            None,
-            &tls,
-        )
-    };
-    let recs = read(2);
-    assert_eq!(recs[1]["value"]["after"]["v"], "b");
-
-    // A restart reads the committed position over TLS and repeats nothing.
-    let (st, _) = s.terminate();
-    assert!(st.success(), "{}", s.log_text());
-    let mut s = Sluice::start(&config, setup.admin_port);
-    s.wait_ready();
-    pg.psql("INSERT INTO t VALUES (3, 'c')");
-    let recs = read(3);
-    let ids: Vec<i64> = recs
-        .iter()
-        .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [1, 2, 3]);
-    let (st, _) = s.terminate();
-    assert!(st.success(), "{}", s.log_text());
+    sluice_tests::secured::round_trip(&pg, &setup, &config, &broker.bootstrap(), &tls);
 
     // A CA that did not sign the broker's certificate: refused, naming the setting.
     let other = Pki::new(&["127.0.0.1"]);

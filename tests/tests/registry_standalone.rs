@@ -2,27 +2,7 @@
 //! and the server-side request metrics (by route template, method and status) on a live
 //! scrape that `promtool check metrics` accepts.
 
-use sluice_tests::sluice::{http_get, Setup, Sluice};
-
-fn post(port: u16, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        out.split_once("\r\n\r\n")
-            .map(|x| x.1.to_string())
-            .unwrap_or_default(),
-    )
-}
+use sluice_tests::sluice::{http_get, http_request, Setup, Sluice};
 
 #[test]
 fn standalone_registry_serves_metrics_and_readiness() {
@@ -42,7 +22,12 @@ fn standalone_registry_serves_metrics_and_readiness() {
     assert!(ready.contains("serving the schema registry"), "{ready}");
 
     let schema = r#"{"schema": "{\"type\":\"record\",\"name\":\"r\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}"}"#;
-    let (code, body) = post(setup.registry_port, "/subjects/t-value/versions", schema);
+    let (code, body) = http_request(
+        setup.registry_port,
+        "POST",
+        "/subjects/t-value/versions",
+        schema,
+    );
     assert_eq!(code, 200, "{body}");
     let (code, _) = http_get(setup.registry_port, "/subjects/nope/versions").unwrap();
     assert_eq!(code, 404);
