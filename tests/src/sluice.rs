@@ -147,6 +147,18 @@ impl Sluice {
     }
 
     /// Waits until `/readyz` answers 200.
+    /// Waits until `/readyz` reports `table`'s stream stopped by a refused schema.
+    pub fn wait_table_blocked(&self, table: &str) {
+        crate::wait_for(
+            "/readyz to report the stopped table",
+            Duration::from_secs(30),
+            || {
+                let (code, body) = self.admin_get("/readyz")?;
+                (code == 503 && body.contains(table)).then_some(())
+            },
+        );
+    }
+
     pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

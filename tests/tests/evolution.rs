@@ -54,14 +54,7 @@ fn compatible_changes_evolve_and_an_incompatible_one_stops_only_its_table() {
     pg.psql("ALTER TABLE e ALTER COLUMN c TYPE text USING c::text; INSERT INTO e (id, a, c) VALUES (6, 'v6', 'ten')");
     // The refused transaction ends before this point.
     let after_block = pg.current_lsn();
-    wait_for(
-        "/readyz to report the stopped table",
-        Duration::from_secs(30),
-        || {
-            let (code, body) = s.admin_get("/readyz")?;
-            (code == 503 && body.contains("public.e")).then_some(())
-        },
-    );
+    s.wait_table_blocked("public.e");
     let (_, metrics) = s.admin_get("/metrics").unwrap();
     assert!(
         metrics.contains("sluice_table_blocked{table=\"public.e\"} 1"),

@@ -237,14 +237,7 @@ fn ddl_without_following_rows_registers_only_with_capture() {
     pg.psql("ALTER TABLE e ALTER COLUMN n TYPE text");
     // The refused transaction ends before this point.
     let after_ddl = pg.current_lsn();
-    wait_for(
-        "/readyz to report the stopped table",
-        Duration::from_secs(30),
-        || {
-            let (code, body) = s.admin_get("/readyz")?;
-            (code == 503 && body.contains("public.e")).then_some(())
-        },
-    );
+    s.wait_table_blocked("public.e");
     assert_eq!(setup.subject_versions(subject), [1, 2]);
     std::thread::sleep(Duration::from_secs(3));
     let confirmed = pg.confirmed_flush("sluice");
