@@ -61,6 +61,27 @@ fn a_huge_transaction_streams_in_bounded_memory() {
         base >> 20
     );
     assert_eq!(produced, rows, "events committed for the transaction");
+    // PostgreSQL's own accounting of the slot, refreshed with each status update.
+    let gauge = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    wait_for("slot statistics", Duration::from_secs(10), || {
+        let (_, m) = s.admin_get("/metrics")?;
+        m.lines()
+            .any(|l| l.starts_with("sluice_slot_decoded_bytes ") && !l.ends_with(" 0"))
+            .then_some(())
+    });
+    eprintln!(
+        "slot statistics at the end: spilled {} bytes in {} transactions, decoded {} bytes",
+        gauge("sluice_slot_spill_bytes"),
+        gauge("sluice_slot_spill_transactions"),
+        gauge("sluice_slot_decoded_bytes"),
+    );
     assert!(
         peak < CEILING,
         "peak RSS {} MiB above the {} MiB ceiling",

@@ -50,6 +50,9 @@ pub struct Metrics {
     toast_unavailable: IntCounter,
     retained_wal: IntGauge,
     flush_lag: IntGauge,
+    spill_bytes: IntGauge,
+    spill_txns: IntGauge,
+    decoded_bytes: IntGauge,
     wal_status: IntGaugeVec,
     snapshot_rows: IntCounter,
     snapshot_overlap_skipped: IntCounter,
@@ -197,6 +200,18 @@ impl Metrics {
             "sluice_slot_flush_lag_bytes",
             "current WAL LSN - the slot's confirmed_flush_lsn",
         );
+        let spill_bytes = gauge(
+            "sluice_slot_spill_bytes",
+            "Bytes PostgreSQL's decoding spilled to disk for the slot (pg_stat_replication_slots.spill_bytes, cumulative since its statistics reset): large transactions wait on disk, not in memory",
+        );
+        let spill_txns = gauge(
+            "sluice_slot_spill_transactions",
+            "Transactions spilled to disk for the slot (pg_stat_replication_slots.spill_txns, cumulative)",
+        );
+        let decoded_bytes = gauge(
+            "sluice_slot_decoded_bytes",
+            "Bytes of transactions decoded for the slot (pg_stat_replication_slots.total_bytes, cumulative)",
+        );
         let wal_status = IntGaugeVec::new(
             Opts::new(
                 "sluice_slot_wal_status",
@@ -263,6 +278,9 @@ impl Metrics {
             Box::new(toast_unavailable.clone()),
             Box::new(retained_wal.clone()),
             Box::new(flush_lag.clone()),
+            Box::new(spill_bytes.clone()),
+            Box::new(spill_txns.clone()),
+            Box::new(decoded_bytes.clone()),
             Box::new(wal_status.clone()),
             Box::new(snapshot_rows.clone()),
             Box::new(snapshot_overlap_skipped.clone()),
@@ -302,6 +320,9 @@ impl Metrics {
             toast_unavailable,
             retained_wal,
             flush_lag,
+            spill_bytes,
+            spill_txns,
+            decoded_bytes,
             wal_status,
             snapshot_rows,
             snapshot_overlap_skipped,
@@ -388,6 +409,12 @@ impl Metrics {
             .set(s.retained_wal_bytes.load(Ordering::Relaxed) as i64);
         self.flush_lag
             .set(s.flush_lag_bytes.load(Ordering::Relaxed) as i64);
+        self.spill_bytes
+            .set(s.spill_bytes.load(Ordering::Relaxed) as i64);
+        self.spill_txns
+            .set(s.spill_txns.load(Ordering::Relaxed) as i64);
+        self.decoded_bytes
+            .set(s.decoded_bytes.load(Ordering::Relaxed) as i64);
         let confirmed = s.confirmed_lsn.load(Ordering::Relaxed);
         if confirmed > 0 {
             self.confirmed_lsn.set(confirmed as f64);

@@ -77,6 +77,10 @@ pub struct SourceStats {
     pub retained_wal_bytes: AtomicU64,
     /// current WAL position - confirmed_flush_lsn.
     pub flush_lag_bytes: AtomicU64,
+    /// pg_stat_replication_slots: spill_bytes, spill_txns, total_bytes (cumulative).
+    pub spill_bytes: AtomicU64,
+    pub spill_txns: AtomicU64,
+    pub decoded_bytes: AtomicU64,
     /// pg_replication_slots.wal_status (reserved, extended, unreserved, lost).
     pub wal_status: Mutex<String>,
     pub snapshot_rows: AtomicU64,

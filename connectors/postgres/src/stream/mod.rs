@@ -167,6 +167,25 @@ impl Streamer<'_> {
             }
             Err(e) => tracing::debug!(error = %e, "cannot read slot statistics"),
         }
+        let r = self
+            .ctx
+            .sql
+            .query_opt(
+                "SELECT spill_bytes, spill_txns, total_bytes FROM pg_stat_replication_slots WHERE slot_name = $1",
+                &[&self.slot],
+            )
+            .await;
+        if let Ok(Some(row)) = r {
+            let s = &self.ctx.stats;
+            for (i, a) in [&s.spill_bytes, &s.spill_txns, &s.decoded_bytes]
+                .into_iter()
+                .enumerate()
+            {
+                if let Ok(v) = row.try_get::<_, i64>(i) {
+                    a.store(v.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
     }
 }
 
