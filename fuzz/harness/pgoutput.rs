@@ -2,7 +2,8 @@
 //!
 //! Input: one flags byte, then pgoutput messages separated by `~MSG~`, decoded in order
 //! by one `Decoder` (so Stream Start/Stop state carries over). Bit `i % 8` of the flags
-//! byte sets `parallel_abort_info` for message `i`.
+//! byte sets `parallel_abort_info` for message `i`. Each message is also read as the
+//! content of a captured-DDL logical message (JSON from the stream, outside bytes too).
 
 use bytes::Bytes;
 use sluice_postgres::pgoutput::Decoder;
@@ -26,6 +27,9 @@ pub fn run(data: &[u8]) {
     let mut d = Decoder::new();
     for (i, msg) in split(rest).into_iter().enumerate().take(64) {
         d.parallel_abort_info = flags >> (i % 8) & 1 == 1;
+        if let Ok(rel) = sluice_postgres::ddl::parse(msg) {
+            let _ = format!("{rel:?}");
+        }
         match d.decode(&Bytes::copy_from_slice(msg)) {
             Ok(m) => {
                 let _ = format!("{m:?}");

@@ -7,6 +7,10 @@
 //! `cargo run --release -p sluice-tests --example decode_bench [rows] [transactions]`
 //! (default 1,000,000 rows in 1,000 transactions); appends the figures to
 //! connectors/postgres/BENCH.md.
+//!
+//! `... --example decode_bench snapshot [rows]`: the snapshot instead — rows/s Sluice's
+//! initial snapshot reads into typed events, against `COPY (SELECT * FROM bench) TO
+//! STDOUT (FORMAT binary)` of the same table, in the same run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +23,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("snapshot") {
+        return snapshot();
+    }
     let (rows, txns) = bench::workload_args();
     let pg = Postgres::start();
     bench::create_table(&pg, "bench");
@@ -29,17 +36,107 @@ fn main() {
     let theirs = bench::pg_recvlogical(&pg, "theirs", "bench", end);
 
     // Sluice's source: decoded into typed events, counted by a consumer.
+    let (ours, decoded) = run_source(
+        &pg,
+        SnapshotMode::Never,
+        |ev| matches!(ev, SourceEvent::Commit { end_lsn, .. } if end_lsn.0 >= end),
+    );
+    assert_eq!(
+        decoded, rows,
+        "Sluice decoded {decoded} rows, expected {rows}"
+    );
+
+    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
+    bench::record(
+        "connectors/postgres/BENCH.md",
+        &format!(
+            "- {}: decode, {rows} rows in {txns} transactions (6 columns): sluice {:.0} rows/s ({:.2} s), pg_recvlogical binary {:.0} rows/s ({:.2} s), ratio {:.2}",
+            bench::today(),
+            rate(ours),
+            ours.as_secs_f64(),
+            rate(theirs),
+            theirs.as_secs_f64(),
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        ),
+    );
+}
+
+/// The snapshot against COPY binary of the same table.
+fn snapshot() {
+    let rows: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let pg = Postgres::start();
+    bench::create_table(&pg, "bench");
+    bench::write_rows(&pg, rows, 100);
+    pg.psql("VACUUM ANALYZE bench");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (ours, decoded) = rt.block_on(async {
+    // COPY binary, drained by a client that counts the bytes.
+    let (theirs, bytes) = rt.block_on(async {
+        use futures_util::StreamExt;
+        let (client, conn) =
+            tokio_postgres::connect(&pg.url_with_password(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let started = Instant::now();
+        let stream = client
+            .copy_out("COPY (SELECT * FROM bench) TO STDOUT (FORMAT binary)")
+            .await
+            .unwrap();
+        let mut stream = std::pin::pin!(stream);
+        let mut bytes = 0usize;
+        while let Some(chunk) = stream.next().await {
+            bytes += chunk.unwrap().len();
+        }
+        (started.elapsed(), bytes)
+    });
+    drop(rt);
+    let (ours, read) = run_source(&pg, SnapshotMode::Initial, |ev| {
+        matches!(ev, SourceEvent::Commit { .. })
+    });
+    assert_eq!(
+        read, rows,
+        "Sluice's snapshot read {read} rows, expected {rows}"
+    );
+    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
+    bench::record(
+        "connectors/postgres/BENCH.md",
+        &format!(
+            "- {}: snapshot, {rows} rows (6 columns) into typed events: sluice {:.0} rows/s ({:.2} s, slot creation included), COPY (FORMAT binary) {:.0} rows/s ({:.2} s, {} MiB), ratio {:.2}",
+            bench::today(),
+            rate(ours),
+            ours.as_secs_f64(),
+            rate(theirs),
+            theirs.as_secs_f64(),
+            bytes >> 20,
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        ),
+    );
+}
+
+/// Runs Sluice's source on table `bench` (slot `ours`) until `done` says so; returns the
+/// time taken and the row changes seen.
+fn run_source(
+    pg: &Postgres,
+    snapshot: SnapshotMode,
+    done: impl Fn(&SourceEvent) -> bool,
+) -> (Duration, u64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
         let cfg = SourceConfig {
             pg: pg.url_with_password().parse().unwrap(),
             slot: "ours".into(),
             publication: "bench".into(),
             tables: vec![TableName::new("public", "bench")],
-            snapshot: SnapshotMode::Never,
+            snapshot,
             status_interval: Duration::from_secs(10),
             toast: ToastMode::Reselect,
             heartbeat_interval: None,
@@ -68,10 +165,11 @@ fn main() {
         });
         let mut changes = 0u64;
         while let Some(ev) = rx.recv().await {
-            match ev {
-                SourceEvent::Change(_) => changes += 1,
-                SourceEvent::Commit { end_lsn, .. } if end_lsn.0 >= end => break,
-                _ => {}
+            if matches!(ev, SourceEvent::Change(_)) {
+                changes += 1;
+            }
+            if done(&ev) {
+                break;
             }
         }
         let took = started.elapsed();
@@ -79,23 +177,5 @@ fn main() {
         drop(rx);
         let _ = source.await;
         (took, changes)
-    });
-    assert_eq!(
-        decoded, rows,
-        "Sluice decoded {decoded} rows, expected {rows}"
-    );
-
-    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
-    bench::record(
-        "connectors/postgres/BENCH.md",
-        &format!(
-            "- {}: decode, {rows} rows in {txns} transactions (6 columns): sluice {:.0} rows/s ({:.2} s), pg_recvlogical binary {:.0} rows/s ({:.2} s), ratio {:.2}",
-            bench::today(),
-            rate(ours),
-            ours.as_secs_f64(),
-            rate(theirs),
-            theirs.as_secs_f64(),
-            theirs.as_secs_f64() / ours.as_secs_f64()
-        ),
-    );
+    })
 }
