@@ -144,6 +144,7 @@ fn run_source(
             messages: Default::default(),
             ddl_capture: false,
             keep_special_numerics: false,
+            keyless_tables: Default::default(),
         };
         let (tx, mut rx) = mpsc::channel(4096);
         let (_ack_tx, ack_rx) = watch::channel(Lsn::ZERO);

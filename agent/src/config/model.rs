@@ -58,6 +58,18 @@ pub struct PostgresSection {
     /// stream order even when no row follows it.
     #[serde(default)]
     pub ddl_capture: bool,
+    /// Tables without a primary key or replica identity: refuse, or stream them with a
+    /// null event key.
+    #[serde(default)]
+    pub keyless_tables: KeylessTablesSetting,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeylessTablesSetting {
+    #[default]
+    Refuse,
+    NullKey,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

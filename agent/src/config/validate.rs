@@ -289,6 +289,10 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                 },
                 ddl_capture: pg.ddl_capture,
                 keep_special_numerics: false,
+                keyless_tables: match pg.keyless_tables {
+                    super::KeylessTablesSetting::Refuse => sluice_postgres::KeylessTables::Refuse,
+                    super::KeylessTablesSetting::NullKey => sluice_postgres::KeylessTables::NullKey,
+                },
             })
         }
     };

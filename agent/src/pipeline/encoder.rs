@@ -140,11 +140,18 @@ impl Encoder {
         };
         if fresh {
             let codec = TableCodec::new(table.clone(), &self.naming);
-            let key_id = self.register(&codec.key_subject, &codec.key_schema).await?;
+            let key_id = if codec.has_key() {
+                self.register(&codec.key_subject, &codec.key_schema).await?
+            } else {
+                tracing::warn!(table = %table.name, "the table has no key columns: its events have a null key");
+                0
+            };
             let value_id = self
                 .register(&codec.value_subject, &codec.value_schema)
                 .await?;
-            self.metrics.schemas.with_label_values(&["key"]).inc();
+            if codec.has_key() {
+                self.metrics.schemas.with_label_values(&["key"]).inc();
+            }
             self.metrics.schemas.with_label_values(&["value"]).inc();
             tracing::info!(table = %table.name, topic = %codec.topic, key_id, value_id, "schemas registered");
             self.codecs.insert(
@@ -176,8 +183,8 @@ impl Encoder {
         value.clear();
         let result = async {
             let e = self.entry(&change.table).await?;
-            // A truncate concerns the whole table: no key.
-            if change.op != sluice_core::Op::Truncate {
+            // A truncate concerns the whole table: no key; nor has a keyless table.
+            if change.op != sluice_core::Op::Truncate && e.codec.has_key() {
                 e.codec.encode_key(&mut key, e.key_id, change)?;
             }
             e.codec

@@ -412,7 +412,8 @@ impl Sink {
                 open.events += 1;
                 open.txn_bytes += size;
                 open.txn_events += 1;
-                if change.op == Op::Delete && self.tombstones {
+                // A tombstone compacts a key away: none for a keyless table.
+                if change.op == Op::Delete && self.tombstones && key.is_some() {
                     p.send(&topic, key, None).await?;
                     open.tombstones += 1;
                 }

@@ -132,6 +132,12 @@ impl TableCodec {
         }
     }
 
+    /// Whether the table has key columns; without them events have a null key (and no
+    /// key schema is registered).
+    pub fn has_key(&self) -> bool {
+        !self.key.is_empty()
+    }
+
     fn err(&self, source: FieldError) -> EncodeError {
         EncodeError {
             table: self.table.name.to_string(),

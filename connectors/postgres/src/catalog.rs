@@ -130,7 +130,11 @@ pub async fn check_privileges(client: &Client, tables: &[TableName]) -> Result<(
 }
 
 /// Checks that every configured table exists and has a key.
-pub async fn check_tables(client: &Client, tables: &[TableName]) -> Result<(), PgError> {
+pub async fn check_tables(
+    client: &Client,
+    tables: &[TableName],
+    keyless: crate::KeylessTables,
+) -> Result<(), PgError> {
     for t in tables {
         let row = client
             .query_opt(
@@ -150,10 +154,17 @@ pub async fn check_tables(client: &Client, tables: &[TableName]) -> Result<(), P
         };
         let ident: String = col(&row, 0)?;
         let has_key: bool = col(&row, 1)?;
-        if !has_key && ident != "f" {
+        if !has_key && ident != "f" && keyless == crate::KeylessTables::NullKey {
+            tracing::warn!(
+                table = %t,
+                "table has no primary key: its events get a null key (no per-key order or compaction), and PostgreSQL refuses UPDATE and DELETE on it while the publication publishes them. Add a primary key or ALTER TABLE {} REPLICA IDENTITY FULL if it is not insert-only",
+                qualified(t)
+            );
+        } else if !has_key && ident != "f" {
             return Err(PgError::Config(format!(
                 "table {t} has no primary key, so its changes cannot be keyed and its updates and deletes \
-                 cannot be replicated. Fix: add a primary key, or ALTER TABLE {} REPLICA IDENTITY FULL",
+                 cannot be replicated. Fix: add a primary key, or ALTER TABLE {} REPLICA IDENTITY FULL \
+                 (or, for an insert-only table, set source.postgres.keyless_tables: null_key)",
                 qualified(t)
             )));
         }

@@ -119,6 +119,19 @@ pub struct SourceConfig {
     /// Keep numeric NaN/±Infinity (the sink represents them: decimals as double or
     /// string) instead of nulling them where a null fits.
     pub keep_special_numerics: bool,
+    pub keyless_tables: KeylessTables,
+}
+
+/// Tables with neither a primary key nor a replica identity index (nor REPLICA
+/// IDENTITY FULL).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeylessTables {
+    /// Refuse to start, saying how to give the table a key.
+    #[default]
+    Refuse,
+    /// Stream them with a null event key, with a warning (fits insert-only tables:
+    /// PostgreSQL refuses their updates and deletes while they are published).
+    NullKey,
 }
 
 /// Which logical decoding messages (`pg_logical_emit_message`) become events.
@@ -175,7 +188,7 @@ pub async fn run(
     let sql = catalog::connect_sql(&cfg.pg, &cfg.tls).await?;
     catalog::check_server(&sql).await?;
     catalog::check_privileges(&sql, &cfg.tables).await?;
-    catalog::check_tables(&sql, &cfg.tables).await?;
+    catalog::check_tables(&sql, &cfg.tables, cfg.keyless_tables).await?;
     catalog::ensure_publication(&sql, &cfg.publication, &cfg.tables).await?;
     if cfg.ddl_capture {
         ddl::ensure(&sql, cfg.pg.get_dbname().unwrap_or("postgres")).await?;

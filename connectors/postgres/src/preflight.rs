@@ -83,10 +83,12 @@ pub async fn run(cfg: &SourceConfig) -> Vec<CheckResult> {
     out.push(CheckResult::from_result(
         AREA,
         "tables",
-        catalog::check_tables(&sql, &cfg.tables).await.map(|()| {
-            let names: Vec<String> = cfg.tables.iter().map(|t| t.to_string()).collect();
-            format!("{} exist with a key", names.join(", "))
-        }),
+        catalog::check_tables(&sql, &cfg.tables, cfg.keyless_tables)
+            .await
+            .map(|()| {
+                let names: Vec<String> = cfg.tables.iter().map(|t| t.to_string()).collect();
+                format!("{} exist with a key", names.join(", "))
+            }),
     ));
     out.push(publication(&sql, cfg).await);
     if cfg.ddl_capture {
