@@ -247,6 +247,49 @@ fn transaction_metadata_orders_events_across_tables() {
         assert_eq!(t["total_order"], json!(total), "{rec}");
         assert_eq!(t["data_collection_order"], json!(per_table), "{rec}");
     }
+    // Debezium's BEGIN and END records on <prefix>.transaction, keyed by the id.
+    let txns = reader::read(&bootstrap, &registry, "shop.transaction", 2, None);
+    assert_eq!(txns[0]["key"], json!({"id": id}));
+    let v = |i: usize| txns[i]["value"].clone();
+    assert_eq!(
+        (
+            v(0)["status"].clone(),
+            v(0)["id"].clone(),
+            v(0)["event_count"].clone(),
+            v(0)["data_collections"].clone()
+        ),
+        (json!("BEGIN"), json!(id), Value::Null, Value::Null)
+    );
+    assert_eq!(v(1)["status"], json!("END"));
+    assert_eq!(v(1)["event_count"], json!(3));
+    assert_eq!(
+        v(1)["data_collections"],
+        json!([{"data_collection": "public.a", "event_count": 2}, {"data_collection": "public.b", "event_count": 1}])
+    );
+    assert_eq!(v(0)["ts_ms"], a[0]["value"]["source"]["ts_ms"]);
+    // After a restart: the next transaction's pair, nothing repeated.
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
+    let mut s = Sluice::start_with_env(
+        &st.config,
+        st.setup.admin_port,
+        &[("SLUICE__SINK__KAFKA__TRANSACTION_METADATA", "true")],
+    );
+    s.wait_ready();
+    st.pg.psql("INSERT INTO b VALUES (2)");
+    let txns = reader::read(&bootstrap, &registry, "shop.transaction", 4, None);
+    let statuses: Vec<&Value> = txns.iter().map(|r| &r["value"]["status"]).collect();
+    assert_eq!(
+        statuses,
+        [
+            &json!("BEGIN"),
+            &json!("END"),
+            &json!("BEGIN"),
+            &json!("END")
+        ]
+    );
+    assert_eq!(txns[3]["value"]["event_count"], json!(1));
+    reader::assert_at_most(&bootstrap, &registry, "shop.transaction", 4);
     let (status, _) = s.terminate();
     assert!(status.success(), "{}", s.log_text());
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_avro::{MessageCodec, Naming, TableCodec, TxnOrder};
+use sluice_avro::{MessageCodec, Naming, TableCodec, TransactionCodec, TxnOrder};
 use sluice_core::{Change, Message, Table, TableId};
 use sluice_schema_registry::RegistryClient;
 
@@ -27,6 +27,8 @@ pub struct Encoder {
     codecs: HashMap<TableId, Entry>,
     /// Logical decoding messages: codec, topic and schema ids once registered.
     messages: Option<(MessageCodec, Arc<str>, u32, u32)>,
+    /// Transaction metadata (BEGIN/END): codec, topic and schema ids once registered.
+    transactions: Option<(TransactionCodec, Arc<str>, u32, u32)>,
     /// `on_incompatible: register_anyway`: a refused schema is registered under NONE.
     register_anyway: bool,
     /// The last encoded key (empty: no key) and value, Confluent framed.
@@ -42,6 +44,7 @@ impl Encoder {
             metrics,
             codecs: HashMap::new(),
             messages: None,
+            transactions: None,
             register_anyway: false,
             key: Vec::with_capacity(256),
             value: Vec::with_capacity(4096),
@@ -129,6 +132,31 @@ impl Encoder {
         codec.encode_key(&mut self.key, *key_id, m);
         codec.encode_value(&mut self.value, *value_id, m, now_ms, txn);
         Ok(topic.clone())
+    }
+
+    /// Encodes a transaction metadata record (BEGIN, or END with the event count in all
+    /// and per data collection): topic, key and value (in buffers of their own: one per
+    /// source transaction, and the change in `self.key`/`self.value` stays intact).
+    pub async fn encode_transaction(
+        &mut self,
+        id: &str,
+        end: Option<(u64, &[(String, u64)])>,
+        ts_ms: i64,
+    ) -> Result<(Arc<str>, Vec<u8>, Vec<u8>), PipelineError> {
+        if self.transactions.is_none() {
+            let codec = TransactionCodec::new(&self.naming);
+            let key_id = self.register(&codec.key_subject, &codec.key_schema).await?;
+            let value_id = self
+                .register(&codec.value_subject, &codec.value_schema)
+                .await?;
+            let topic = Arc::from(codec.topic.as_str());
+            self.transactions = Some((codec, topic, key_id, value_id));
+        }
+        let (codec, topic, key_id, value_id) = self.transactions.as_ref().expect("set above");
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        codec.encode_key(&mut key, *key_id, id);
+        codec.encode_value(&mut value, *value_id, id, end, ts_ms);
+        Ok((topic.clone(), key, value))
     }
 
     /// The codec for the change's table shape, registering its schemas when the shape is

@@ -5,6 +5,7 @@
 mod encoder;
 mod error;
 mod sink;
+mod txn_meta;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -299,6 +300,7 @@ async fn run_once(
         skip_truncates: cfg.envelope == sluice_avro::Envelope::Flat,
         transaction_metadata: cfg.transaction_metadata,
         txn_counts: Default::default(),
+        txn_meta: Default::default(),
         limits: cfg.batch,
         restart_end: committed.as_ref().map(|p| p.end_lsn).unwrap_or_default(),
         committed: committed.clone().unwrap_or_default(),

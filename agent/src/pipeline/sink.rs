@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::encoder::Encoder;
 use super::error::PipelineError;
+use super::txn_meta::{TxnCounts, TxnMeta, MESSAGE_COLLECTION};
 use crate::config::BatchLimits;
 use crate::metrics::Metrics;
 
@@ -41,6 +42,8 @@ pub struct Sink {
     /// Fill the envelope's `transaction` block (counts per source transaction).
     pub transaction_metadata: bool,
     pub txn_counts: TxnCounts,
+    /// BEGIN/END records of `<prefix>.transaction` (with `transaction_metadata`).
+    pub txn_meta: TxnMeta,
     pub limits: BatchLimits,
     /// The position Kafka held when the pipeline started.
     pub committed: Position,
@@ -50,30 +53,6 @@ pub struct Sink {
     /// Tables whose stream stopped in this run.
     pub runtime_blocked: HashSet<TableName>,
 }
-
-/// Events of the current source transaction, in all and per table (for the
-/// `transaction` block). Counted before any skipping, so a transaction replayed after a
-/// restart gets the same numbers.
-#[derive(Default)]
-pub struct TxnCounts {
-    total: u64,
-    per_table: HashMap<TableId, u64>,
-}
-
-impl TxnCounts {
-    fn next(&mut self, table: TableId) -> sluice_avro::TxnOrder {
-        self.total += 1;
-        let n = self.per_table.entry(table).or_default();
-        *n += 1;
-        sluice_avro::TxnOrder {
-            total_order: self.total,
-            data_collection_order: *n,
-        }
-    }
-}
-
-/// The `transaction` block's data collection of logical messages (no table has oid 0).
-const MESSAGE_COLLECTION: TableId = 0;
 
 /// What to do when the registry refuses a table's new schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,9 +244,11 @@ impl Sink {
         dirty_since: &mut Option<Instant>,
     ) -> Result<(), PipelineError> {
         match ev {
-            SourceEvent::Begin(_) => {
-                self.txn_counts.total = 0;
-                self.txn_counts.per_table.clear();
+            SourceEvent::Begin(info) => {
+                self.txn_counts.reset();
+                if self.transaction_metadata {
+                    self.txn_meta.begin(&info);
+                }
                 *in_source_txn = true;
                 open.txn_events = 0;
                 open.txn_bytes = 0;
@@ -277,6 +258,7 @@ impl Sink {
                 commit_ts_us,
                 ..
             } => {
+                self.end_record(producer, open, next).await?;
                 *in_source_txn = false;
                 if end_lsn > next.end_lsn {
                     next.end_lsn = end_lsn;
@@ -333,7 +315,7 @@ impl Sink {
             SourceEvent::Message(m) => {
                 let src = &m.source;
                 let order = (self.transaction_metadata && m.transactional)
-                    .then(|| self.txn_counts.next(MESSAGE_COLLECTION));
+                    .then(|| self.txn_counts.next(MESSAGE_COLLECTION, None));
                 let name = TableName::new("", "message");
                 if self.committed.covers(&name, src.commit_lsn, src.ordinal) {
                     self.metrics.skipped.inc();
@@ -350,6 +332,7 @@ impl Sink {
                     p.begin()?;
                     open.since = Some(Instant::now());
                 }
+                self.begin_record(p, open).await?;
                 p.send(&topic, Some(&self.encoder.key), Some(&self.encoder.value))
                     .await?;
                 let size = self.encoder.key.len() + self.encoder.value.len();
@@ -370,7 +353,10 @@ impl Sink {
             SourceEvent::Change(change) => {
                 let src = &change.source;
                 let order = (self.transaction_metadata && src.snapshot == SnapshotMarker::False)
-                    .then(|| self.txn_counts.next(change.table.id));
+                    .then(|| {
+                        self.txn_counts
+                            .next(change.table.id, Some(&change.table.name))
+                    });
                 if self
                     .committed
                     .covers(&change.table.name, src.commit_lsn, src.ordinal)
@@ -405,6 +391,7 @@ impl Sink {
                     p.begin()?;
                     open.since = Some(Instant::now());
                 }
+                self.begin_record(p, open).await?;
                 let key = (!self.encoder.key.is_empty()).then_some(self.encoder.key.as_slice());
                 p.send(&topic, key, Some(&self.encoder.value)).await?;
                 let size = self.encoder.key.len() + self.encoder.value.len();
@@ -448,6 +435,55 @@ impl Sink {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Debezium's BEGIN record, right before the first produced event of a source
+    /// transaction (with `transaction_metadata`).
+    async fn begin_record(
+        &mut self,
+        p: &TxnProducer,
+        open: &mut Open,
+    ) -> Result<(), PipelineError> {
+        let Some((id, ts_ms)) = self.txn_meta.begin_due(&self.committed) else {
+            return Ok(());
+        };
+        let (topic, key, value) = self.encoder.encode_transaction(&id, None, ts_ms).await?;
+        self.topics.ensure(&topic).await?;
+        p.send(&topic, Some(&key), Some(&value)).await?;
+        open.events += 1;
+        open.bytes += key.len() + value.len();
+        Ok(())
+    }
+
+    /// Debezium's END record at the source commit, in the Kafka transaction that
+    /// commits the source transaction's end.
+    async fn end_record(
+        &mut self,
+        producer: &mut Option<TxnProducer>,
+        open: &mut Open,
+        next: &mut Position,
+    ) -> Result<(), PipelineError> {
+        let Some(end) = self.txn_meta.end_due(&self.committed, &self.txn_counts) else {
+            return Ok(());
+        };
+        let (topic, key, value) = self
+            .encoder
+            .encode_transaction(&end.id, Some((end.total, &end.collections)), end.ts_ms)
+            .await?;
+        self.topics.ensure(&topic).await?;
+        let p = self.producer(producer, next).await?;
+        // The producer's start may have raised the committed position past it.
+        if end.commit_lsn < self.committed.end_lsn {
+            return Ok(());
+        }
+        if open.since.is_none() {
+            p.begin()?;
+            open.since = Some(Instant::now());
+        }
+        p.send(&topic, Some(&key), Some(&value)).await?;
+        open.events += 1;
+        open.bytes += key.len() + value.len();
         Ok(())
     }
 

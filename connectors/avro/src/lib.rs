@@ -345,6 +345,77 @@ impl MessageCodec {
     }
 }
 
+/// Debezium's transaction metadata events (`provide.transaction.metadata`): BEGIN and
+/// END records on topic `<prefix>.transaction`, keyed by the transaction id
+/// (`<xid>:<commit LSN>`, as in the events' `transaction` block).
+#[derive(Debug, Clone)]
+pub struct TransactionCodec {
+    pub topic: String,
+    pub key_subject: String,
+    pub value_subject: String,
+    pub key_schema: String,
+    pub value_schema: String,
+}
+
+impl TransactionCodec {
+    pub fn new(naming: &Naming) -> Self {
+        let topic = format!("{}.transaction", naming.topic_prefix);
+        let (key_subject, value_subject) = subjects(
+            naming,
+            &topic,
+            "io.debezium.connector.common.TransactionMetadataKey",
+            "io.debezium.connector.common.TransactionMetadataValue",
+        );
+        TransactionCodec {
+            topic,
+            key_subject,
+            value_subject,
+            key_schema: schema::transaction_key_schema().to_string(),
+            value_schema: schema::transaction_value_schema().to_string(),
+        }
+    }
+
+    pub fn encode_key(&self, buf: &mut Vec<u8>, schema_id: u32, id: &str) {
+        write_header(buf, schema_id);
+        binary::string(buf, id);
+    }
+
+    /// BEGIN (`end: None`) or END with the event count, in all and per data collection.
+    pub fn encode_value(
+        &self,
+        buf: &mut Vec<u8>,
+        schema_id: u32,
+        id: &str,
+        end: Option<(u64, &[(String, u64)])>,
+        ts_ms: i64,
+    ) {
+        write_header(buf, schema_id);
+        binary::string(buf, if end.is_some() { "END" } else { "BEGIN" });
+        binary::string(buf, id);
+        match end {
+            None => {
+                binary::branch(buf, 0);
+                binary::branch(buf, 0);
+            }
+            Some((total, collections)) => {
+                binary::branch(buf, 1);
+                binary::long(buf, total as i64);
+                binary::branch(buf, 1);
+                if !collections.is_empty() {
+                    binary::long(buf, collections.len() as i64);
+                    for (name, n) in collections {
+                        binary::branch(buf, 1);
+                        binary::string(buf, name);
+                        binary::long(buf, *n as i64);
+                    }
+                }
+                binary::long(buf, 0);
+            }
+        }
+        binary::long(buf, ts_ms);
+    }
+}
+
 impl TableCodec {
     /// The flat value: the row (the old one for a delete), then the added fields.
     fn encode_flat(&self, buf: &mut Vec<u8>, change: &Change) -> Result<(), EncodeError> {

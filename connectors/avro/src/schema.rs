@@ -630,6 +630,50 @@ pub fn transaction_schema() -> Json {
     })
 }
 
+/// Debezium's transaction metadata key (topic `<prefix>.transaction`): the id.
+pub fn transaction_key_schema() -> Json {
+    json!({
+        "type": "record",
+        "name": "TransactionMetadataKey",
+        "namespace": "io.debezium.connector.common",
+        "fields": [{"name": "id", "type": "string"}],
+        "connect.version": 1,
+        "connect.name": "io.debezium.connector.common.TransactionMetadataKey"
+    })
+}
+
+/// Debezium's transaction metadata value: status BEGIN or END, id, and at the end the
+/// event count in all and per data collection.
+pub fn transaction_value_schema() -> Json {
+    json!({
+        "type": "record",
+        "name": "TransactionMetadataValue",
+        "namespace": "io.debezium.connector.common",
+        "fields": [
+            {"name": "status", "type": "string"},
+            {"name": "id", "type": "string"},
+            optional("event_count", "long"),
+            {"name": "data_collections", "type": ["null", {
+                "type": "array",
+                "items": ["null", {
+                    "type": "record",
+                    "name": "collection",
+                    "namespace": "event",
+                    "fields": [
+                        {"name": "data_collection", "type": "string"},
+                        {"name": "event_count", "type": "long"}
+                    ],
+                    "connect.version": 1,
+                    "connect.name": "event.collection"
+                }]
+            }], "default": null},
+            {"name": "ts_ms", "type": "long"}
+        ],
+        "connect.version": 1,
+        "connect.name": "io.debezium.connector.common.TransactionMetadataValue"
+    })
+}
+
 /// Debezium's logical decoding message key: the message's prefix.
 pub fn message_key_schema() -> Json {
     json!({

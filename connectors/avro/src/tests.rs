@@ -642,3 +642,35 @@ fn logical_messages_are_debezium_message_events() {
         &AV::Bytes(b"\x00who=alice".to_vec())
     );
 }
+
+#[test]
+fn transaction_metadata_begin_and_end() {
+    let codec = TransactionCodec::new(&naming());
+    assert_eq!(codec.topic, "shop.transaction");
+    let mut key = Vec::new();
+    codec.encode_key(&mut key, 1, "77:512");
+    let k = decode(&codec.key_schema, &key, 1);
+    assert_eq!(field(&k, "id"), &AV::String("77:512".into()));
+    let mut v = Vec::new();
+    codec.encode_value(&mut v, 2, "77:512", None, 9);
+    let begin = decode(&codec.value_schema, &v, 2);
+    assert_eq!(field(&begin, "status"), &AV::String("BEGIN".into()));
+    assert_eq!(unwrap_union(field(&begin, "event_count")), &AV::Null);
+    assert_eq!(field(&begin, "ts_ms"), &AV::Long(9));
+    v.clear();
+    let counts = [("public.a".to_string(), 2), ("public.b".to_string(), 1)];
+    codec.encode_value(&mut v, 2, "77:512", Some((3, &counts)), 9);
+    let end = decode(&codec.value_schema, &v, 2);
+    assert_eq!(field(&end, "status"), &AV::String("END".into()));
+    assert_eq!(unwrap_union(field(&end, "event_count")), &AV::Long(3));
+    let AV::Array(items) = unwrap_union(field(&end, "data_collections")) else {
+        panic!("{end:?}")
+    };
+    assert_eq!(items.len(), 2);
+    let first = unwrap_union(&items[0]);
+    assert_eq!(
+        field(first, "data_collection"),
+        &AV::String("public.a".into())
+    );
+    assert_eq!(field(first, "event_count"), &AV::Long(2));
+}
