@@ -249,6 +249,26 @@ fn ddl_without_following_rows_registers_only_with_capture() {
     // by the trigger, whatever Sluice thinks of it.
     pg.psql(&sql);
     pg.psql("CREATE TABLE not_captured (x int)");
+    // What is installed is recognised as this version's (owner, SECURITY DEFINER,
+    // search_path and body checked).
+    let captured = config.with_file_name("captured.yaml");
+    std::fs::write(
+        &captured,
+        std::fs::read_to_string(&config).unwrap().replace(
+            "    status_interval_secs: 1\n",
+            "    status_interval_secs: 1\n    ddl_capture: true\n",
+        ),
+    )
+    .unwrap();
+    let (_, out, _) = run_to_exit_full(&["check", "--config", captured.to_str().unwrap()]);
+    let line = out
+        .lines()
+        .find(|l| l.contains("ddl capture"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("PASS") && line.contains("installed and enabled"),
+        "{out}"
+    );
     let (st, _) = s.terminate();
     assert!(st.success(), "{}", s.log_text());
 }

@@ -81,7 +81,7 @@ pub struct KafkaSecuritySection {
     pub tls: Option<KafkaTls>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSasl {
     /// PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
@@ -89,6 +89,18 @@ pub struct KafkaSasl {
     pub username: String,
     pub password: Option<String>,
     pub password_file: Option<PathBuf>,
+}
+
+/// Never shows an inline password.
+impl std::fmt::Debug for KafkaSasl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSasl")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

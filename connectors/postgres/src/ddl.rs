@@ -23,47 +23,52 @@ pub const DDL_PREFIX: &str = "sluice.ddl";
 pub const TRIGGER: &str = "sluice_capture_ddl";
 
 /// The function and event trigger, as one script. Creating an event trigger needs a
-/// superuser. The function is SECURITY DEFINER so any role's DDL is captured.
+/// superuser. The function is SECURITY DEFINER so any role's DDL is captured; so that
+/// no other role can make it run their code, it is dropped and created afresh (owned by
+/// the installing superuser, never a function another role created first), every name
+/// in it is schema-qualified and its search_path ends with pg_temp.
 pub fn install_sql() -> String {
     format!(
-        r#"CREATE OR REPLACE FUNCTION public.{TRIGGER}() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $sluice$
+        r#"DROP EVENT TRIGGER IF EXISTS {TRIGGER};
+DROP FUNCTION IF EXISTS public.{TRIGGER}();
+CREATE FUNCTION public.{TRIGGER}() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $sluice$
 DECLARE
   r record;
 BEGIN
   FOR r IN
     SELECT DISTINCT c.oid AS relid
-    FROM pg_event_trigger_ddl_commands() d
-    JOIN pg_class c ON c.oid = d.objid
-    WHERE d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p')
+    FROM pg_catalog.pg_event_trigger_ddl_commands() d
+    JOIN pg_catalog.pg_class c ON c.oid = d.objid
+    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
   LOOP
-    PERFORM pg_logical_emit_message(true, '{DDL_PREFIX}', (
-      SELECT json_build_object(
+    PERFORM pg_catalog.pg_logical_emit_message(true, '{DDL_PREFIX}', (
+      SELECT pg_catalog.json_build_object(
         'relid', c.oid::bigint,
         'schema', n.nspname,
         'table', c.relname,
         'replident', c.relreplident,
         'columns', coalesce((
-          SELECT json_agg(json_build_object(
+          SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
                    'name', a.attname,
                    'type', a.atttypid::bigint,
                    'typmod', a.atttypmod,
                    'key', c.relreplident = 'f' OR coalesce(a.attnum = ANY (i.indkey), false))
                  ORDER BY a.attnum)
-          FROM pg_attribute a
-          LEFT JOIN pg_index i ON i.indrelid = c.oid
+          FROM pg_catalog.pg_attribute a
+          LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid
             AND ((c.relreplident = 'd' AND i.indisprimary)
               OR (c.relreplident = 'i' AND i.indisreplident))
           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
             AND a.attgenerated = ''), '[]'::json))::text
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE c.oid = r.relid));
   END LOOP;
 EXCEPTION WHEN OTHERS THEN
   RAISE WARNING 'sluice DDL capture skipped: %', SQLERRM;
 END
 $sluice$;
-DROP EVENT TRIGGER IF EXISTS {TRIGGER};
 CREATE EVENT TRIGGER {TRIGGER} ON ddl_command_end
   WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
   EXECUTE FUNCTION public.{TRIGGER}();
@@ -96,8 +101,10 @@ pub async fn state(client: &Client) -> Result<TriggerState, PgError> {
     };
     let row = client
         .query_opt(
-            "SELECT t.evtenabled::text, p.prosrc FROM pg_event_trigger t \
-             JOIN pg_proc p ON p.oid = t.evtfoid WHERE t.evtname = $1",
+            "SELECT t.evtenabled::text, p.prosrc || '|' || p.prosecdef::text || '|' || \
+                    coalesce(array_to_string(p.proconfig, ','), '') || '|' || r.rolsuper::text \
+             FROM pg_event_trigger t JOIN pg_proc p ON p.oid = t.evtfoid \
+             JOIN pg_roles r ON r.oid = p.proowner WHERE t.evtname = $1",
             &[&TRIGGER],
         )
         .await
@@ -109,7 +116,12 @@ pub async fn state(client: &Client) -> Result<TriggerState, PgError> {
     let body: String = row.try_get(1).map_err(sql_err)?;
     Ok(if enabled == "D" {
         TriggerState::Disabled
-    } else if body != function_body() {
+    } else if body
+        != format!(
+            "{}|true|search_path=pg_catalog, pg_temp|true",
+            function_body()
+        )
+    {
         TriggerState::Outdated
     } else {
         TriggerState::Current
@@ -216,13 +228,13 @@ struct Column {
     key: bool,
 }
 
-/// The trigger's message content as the Relation message pgoutput would send. Content
-/// that does not parse is a permanent error: the same bytes come back after a restart.
+/// The trigger's message content as the Relation message pgoutput would send.
 pub fn parse(content: &[u8]) -> Result<Relation, PgError> {
     let s: Shape = serde_json::from_slice(content).map_err(|e| {
-        PgError::Config(format!(
-            "malformed {DDL_PREFIX} message in the replication stream ({e}): the trigger {TRIGGER} was changed. Reinstall it with `sluice ddl-capture-sql | psql -d <database>` as a superuser, or set source.postgres.ddl_capture: false (the message is then ignored)"
-        ))
+        PgError::protocol(
+            "replication",
+            format!("malformed {DDL_PREFIX} message ({e}); if the trigger {TRIGGER} was changed, reinstall it with `sluice ddl-capture-sql | psql -d <database>` as a superuser"),
+        )
     })?;
     Ok(Relation {
         xid: None,

@@ -224,14 +224,11 @@ pub async fn run(
     // transactions to disk and sends each whole after its commit, and Sluice passes the
     // changes on as they arrive through bounded queues, so memory stays bounded without
     // exposing changes that may still abort.
-    // Messages are asked for only when something uses them (every heartbeat is one).
-    let messages = if cfg.messages.enabled || cfg.ddl_capture {
-        ", messages 'true'"
-    } else {
-        ""
-    };
+    // Logical messages are always asked for, whatever uses them: a transactional one
+    // takes an ordinal in its transaction, so ordinals (and the committed resume points
+    // built on them) must not depend on the configuration. Unwanted ones are dropped.
     let start = format!(
-        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{}', publication_names {pubs}{messages})",
+        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{}', publication_names {pubs}, messages 'true')",
         proto_version(version)
     );
     repl.start_copy_both(&start).await.map_err(|e| match e {

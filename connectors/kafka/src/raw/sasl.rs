@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256, Sha512};
 
 use crate::security::Mechanism;
 
-/// Iteration counts above this are refused (a hostile server could stall the client).
-const MAX_ITERATIONS: u32 = 10_000_000;
+/// Iteration counts above this are refused (a hostile server could stall the client);
+/// Kafka brokers accept at most 16,384.
+const MAX_ITERATIONS: u32 = 16_384;
 
 fn hmac(m: Mechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
     match m {
@@ -201,6 +202,7 @@ mod tests {
             "r=abcdef,s=!!,i=4096",
             "r=abcdef,s=AAAA,i=0",
             "r=abcdef,s=AAAA,i=4294967295",
+            "r=abcdef,s=AAAA,i=16385",
             "r=abcdef,s=AAAA",
             "m=ext,r=abcdef,s=AAAA,i=1",
         ];

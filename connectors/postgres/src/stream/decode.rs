@@ -195,11 +195,21 @@ async fn on_logical_message(
     tracing::debug!(%lsn, transactional, prefix, "logical message");
     let in_txn = transactional && st.txn.is_some();
     if in_txn && ctx.ddl_capture && prefix == ddl::DDL_PREFIX {
-        let rel = ddl::parse(&content)?;
-        let table = catalog::relation_table(ctx.sql, &rel).await?;
         let source = source_info(st);
         st.ordinal += 1;
-        if ctx.tables.contains(&table.name) {
+        // Any role may write a message with this prefix: one that does not parse is
+        // skipped (counted, logged); the table's change is then seen at its next row.
+        let rel = match ddl::parse(&content) {
+            Ok(rel) => rel,
+            Err(e) => {
+                ctx.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%lsn, error = %e, "captured DDL message skipped");
+                return Ok(());
+            }
+        };
+        let name = TableName::new(&rel.namespace, &rel.name);
+        if ctx.tables.contains(&name) {
+            let table = catalog::relation_table(ctx.sql, &rel).await?;
             tracing::info!(table = %table.name, columns = table.columns.len(), "table shape from captured DDL");
             out.push_back(SourceEvent::Schema { table, source });
         }
