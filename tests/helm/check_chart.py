@@ -524,6 +524,12 @@ def check_config_accepted(r: Rendered, sluice: Path) -> None:
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text("placeholder-password\n")
             text = text.replace(pg["password_file"], str(p))
+        sasl = cfg.get("sink", {}).get("kafka", {}).get("security", {}).get("sasl", {})
+        if sasl.get("password_file"):
+            p = fake_root / sasl["password_file"].lstrip("/")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text("placeholder-password\n")
+            text = text.replace(sasl["password_file"], str(p))
         reg = cfg.get("schema_registry", {})
         if reg.get("data_dir", "").startswith("/"):
             text = text.replace(reg["data_dir"], str(fake_root / reg["data_dir"].lstrip("/")))

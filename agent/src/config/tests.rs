@@ -95,6 +95,8 @@ fn errors_name_the_key_table() {
         (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: sasl_ssl, sasl: {mechanism: PLAIN, username: u, password_file: /nonexistent/pw}}"), &[], "sink.kafka.security.sasl.password_file"),
         (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: ssl, tls: {ca_file: /nonexistent/ca.pem}}"), &[], "sink.kafka.security.tls.ca_file"),
         (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: ssl, tls: {cert_file: /etc/hostname}}"), &[], "sink.kafka.security.tls"),
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    security: {protocol: ssl, sasl: {mechanism: PLAIN, username: u, password: p}}"), &[], "sink.kafka.security.protocol"),
+        (&GOOD.replace("topic_prefix: shop", "topic_prefix: shop\n    properties: {sasl.password: x}"), &[], "sink.kafka.properties.sasl.password"),
     ];
     for (text, env, key) in cases {
         let e = err(text, env);

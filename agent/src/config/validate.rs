@@ -357,6 +357,27 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
             }
             let mut properties = std::collections::BTreeMap::new();
             for (name, v) in &k.properties {
+                // Sluice's own offsets reader connects too: who the client is and how
+                // it authenticates belong in sink.kafka.security, which every client uses.
+                if matches!(
+                    name.as_str(),
+                    "security.protocol"
+                        | "sasl.mechanism"
+                        | "sasl.mechanisms"
+                        | "sasl.username"
+                        | "sasl.password"
+                        | "ssl.ca.location"
+                        | "ssl.ca.pem"
+                        | "ssl.certificate.location"
+                        | "ssl.certificate.pem"
+                        | "ssl.key.location"
+                        | "ssl.key.pem"
+                ) {
+                    return Err(ConfigError::new(
+                        format!("sink.kafka.properties.{name}"),
+                        "set it under sink.kafka.security (protocol, sasl, tls): every Kafka client of Sluice uses that, its own offsets reader included",
+                    ));
+                }
                 let text = match v {
                     serde_yaml::Value::String(s) => s.clone(),
                     serde_yaml::Value::Number(n) => n.to_string(),

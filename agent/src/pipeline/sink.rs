@@ -449,7 +449,7 @@ impl Sink {
             return Ok(());
         };
         let (topic, key, value) = self.encoder.encode_transaction(&id, None, ts_ms).await?;
-        self.topics.ensure(&topic).await?;
+        self.topics.ensure_single(&topic).await?;
         p.send(&topic, Some(&key), Some(&value)).await?;
         open.events += 1;
         open.bytes += key.len() + value.len();
@@ -471,7 +471,7 @@ impl Sink {
             .encoder
             .encode_transaction(&end.id, Some((end.total, &end.collections)), end.ts_ms)
             .await?;
-        self.topics.ensure(&topic).await?;
+        self.topics.ensure_single(&topic).await?;
         let p = self.producer(producer, next).await?;
         // The producer's start may have raised the committed position past it.
         if end.commit_lsn < self.committed.end_lsn {

@@ -115,6 +115,18 @@ impl Topics {
         Ok(())
     }
 
+    /// Creates a topic of one partition if it does not exist yet (Debezium's transaction
+    /// metadata: BEGIN/END records in one order).
+    pub async fn ensure_single(&mut self, topic: &str) -> Result<(), SinkError> {
+        if self.known.contains(topic) {
+            return Ok(());
+        }
+        self.create(topic, 1, self.cfg.topic_replication_factor, &[])
+            .await?;
+        self.known.insert(topic.to_string());
+        Ok(())
+    }
+
     /// Creates the offsets topic (one partition, compacted) if missing, and checks that
     /// an existing one is compacted where the broker reports its configuration.
     pub async fn ensure_offsets_topic(&mut self) -> Result<(), SinkError> {

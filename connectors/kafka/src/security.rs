@@ -154,6 +154,15 @@ impl Security {
                 ),
             ));
         }
+        if self.sasl.is_some() && !self.protocol.sasl() {
+            return Err((
+                "sink.kafka.security.protocol",
+                format!(
+                    "{} does not authenticate with SASL, but sasl is set: use sasl_ssl (or sasl_plaintext)",
+                    self.protocol.name()
+                ),
+            ));
+        }
         if self.tls.cert_pem.is_some() != self.tls.key_pem.is_some() {
             return Err((
                 "sink.kafka.security.tls",
