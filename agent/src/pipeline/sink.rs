@@ -323,16 +323,9 @@ impl Sink {
                 }
                 let topic = self.encoder.encode_message(&m, now_ms(), order).await?;
                 self.topics.ensure(&topic).await?;
-                let p = self.producer(producer, next).await?;
-                if self.committed.covers(&name, src.commit_lsn, src.ordinal) {
-                    self.metrics.skipped.inc();
+                let Some(p) = self.ready(producer, open, next, &name, src).await? else {
                     return Ok(());
-                }
-                if open.since.is_none() {
-                    p.begin()?;
-                    open.since = Some(Instant::now());
-                }
-                self.begin_record(p, open).await?;
+                };
                 p.send(&topic, Some(&self.encoder.key), Some(&self.encoder.value))
                     .await?;
                 let size = self.encoder.key.len() + self.encoder.value.len();
@@ -378,20 +371,12 @@ impl Sink {
                     Err(e) => return self.refused(&change.table.name, src, e, next),
                 };
                 self.topics.ensure(&topic).await?;
-                let p = self.producer(producer, next).await?;
-                // The producer's start may have raised the committed position.
-                if self
-                    .committed
-                    .covers(&change.table.name, src.commit_lsn, src.ordinal)
-                {
-                    self.metrics.skipped.inc();
+                let Some(p) = self
+                    .ready(producer, open, next, &change.table.name, src)
+                    .await?
+                else {
                     return Ok(());
-                }
-                if open.since.is_none() {
-                    p.begin()?;
-                    open.since = Some(Instant::now());
-                }
-                self.begin_record(p, open).await?;
+                };
                 let key = (!self.encoder.key.is_empty()).then_some(self.encoder.key.as_slice());
                 p.send(&topic, key, Some(&self.encoder.value)).await?;
                 let size = self.encoder.key.len() + self.encoder.value.len();
@@ -436,6 +421,30 @@ impl Sink {
             }
         }
         Ok(())
+    }
+
+    /// The producer, ready for an event at (`table`, `src`): a Kafka transaction open and
+    /// the source transaction's BEGIN record written. `None` when the committed position
+    /// (which the producer's start may have raised) covers the event.
+    async fn ready<'a>(
+        &mut self,
+        producer: &'a mut Option<TxnProducer>,
+        open: &mut Open,
+        next: &mut Position,
+        table: &TableName,
+        src: &sluice_core::SourceInfo,
+    ) -> Result<Option<&'a TxnProducer>, PipelineError> {
+        let p = self.producer(producer, next).await?;
+        if self.committed.covers(table, src.commit_lsn, src.ordinal) {
+            self.metrics.skipped.inc();
+            return Ok(None);
+        }
+        if open.since.is_none() {
+            p.begin()?;
+            open.since = Some(Instant::now());
+        }
+        self.begin_record(p, open).await?;
+        Ok(Some(p))
     }
 
     /// Debezium's BEGIN record, right before the first produced event of a source

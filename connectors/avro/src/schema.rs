@@ -143,7 +143,7 @@ impl FieldKind {
     }
 
     fn with_time(self, t: TimePrecision) -> FieldKind {
-        match (t, self) {
+        self.map_leaves(&|k| match (t, k) {
             (TimePrecision::AdaptiveTimeMicroseconds, FieldKind::MilliTime) => FieldKind::MicroTime,
             (TimePrecision::Connect, FieldKind::Date) => FieldKind::ConnectDate,
             (TimePrecision::Connect, FieldKind::MilliTime | FieldKind::MicroTime) => {
@@ -152,35 +152,34 @@ impl FieldKind {
             (TimePrecision::Connect, FieldKind::MilliTimestamp | FieldKind::MicroTimestamp) => {
                 FieldKind::ConnectTimestamp
             }
-            (_, FieldKind::Array(item)) => FieldKind::Array(Box::new(item.with_time(t))),
-            (_, FieldKind::Record(mut r)) => {
-                for f in &mut r.fields {
-                    f.1 = std::mem::replace(&mut f.1, FieldKind::Boolean).with_time(t);
-                }
-                FieldKind::Record(r)
-            }
             (_, k) => k,
-        }
+        })
     }
 
     /// This kind under a decimal handling mode (arrays and composites included).
     pub fn with_decimals(self, d: DecimalHandling) -> FieldKind {
-        match (d, self) {
-            (DecimalHandling::Precise, k) => k,
+        self.map_leaves(&|k| match (d, k) {
             (DecimalHandling::Double, FieldKind::Decimal { .. } | FieldKind::VariableDecimal) => {
                 FieldKind::Float64
             }
             (DecimalHandling::String, FieldKind::Decimal { .. } | FieldKind::VariableDecimal) => {
                 FieldKind::String
             }
-            (_, FieldKind::Array(item)) => FieldKind::Array(Box::new(item.with_decimals(d))),
-            (_, FieldKind::Record(mut r)) => {
-                for f in &mut r.fields {
-                    f.1 = std::mem::replace(&mut f.1, FieldKind::Boolean).with_decimals(d);
+            (_, k) => k,
+        })
+    }
+
+    /// `f` applied to every kind that is not an array or a composite, inside them too.
+    fn map_leaves(self, f: &impl Fn(FieldKind) -> FieldKind) -> FieldKind {
+        match self {
+            FieldKind::Array(item) => FieldKind::Array(Box::new(item.map_leaves(f))),
+            FieldKind::Record(mut r) => {
+                for field in &mut r.fields {
+                    field.1 = std::mem::replace(&mut field.1, FieldKind::Boolean).map_leaves(f);
                 }
                 FieldKind::Record(r)
             }
-            (_, k) => k,
+            k => f(k),
         }
     }
 }
