@@ -403,18 +403,19 @@ impl Metrics {
             &self.clamped_values,
             s.clamped_values.load(Ordering::Relaxed),
         );
-        self.snapshot_tables_remaining
-            .set(s.snapshot_tables_remaining.load(Ordering::Relaxed) as i64);
-        self.retained_wal
-            .set(s.retained_wal_bytes.load(Ordering::Relaxed) as i64);
-        self.flush_lag
-            .set(s.flush_lag_bytes.load(Ordering::Relaxed) as i64);
-        self.spill_bytes
-            .set(s.spill_bytes.load(Ordering::Relaxed) as i64);
-        self.spill_txns
-            .set(s.spill_txns.load(Ordering::Relaxed) as i64);
-        self.decoded_bytes
-            .set(s.decoded_bytes.load(Ordering::Relaxed) as i64);
+        for (gauge, value) in [
+            (
+                &self.snapshot_tables_remaining,
+                &s.snapshot_tables_remaining,
+            ),
+            (&self.retained_wal, &s.retained_wal_bytes),
+            (&self.flush_lag, &s.flush_lag_bytes),
+            (&self.spill_bytes, &s.spill_bytes),
+            (&self.spill_txns, &s.spill_txns),
+            (&self.decoded_bytes, &s.decoded_bytes),
+        ] {
+            gauge.set(value.load(Ordering::Relaxed) as i64);
+        }
         let confirmed = s.confirmed_lsn.load(Ordering::Relaxed);
         if confirmed > 0 {
             self.confirmed_lsn.set(confirmed as f64);
