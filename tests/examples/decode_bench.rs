@@ -165,12 +165,14 @@ fn run_source(
             .await
         });
         let mut changes = 0u64;
-        while let Some(ev) = rx.recv().await {
-            if matches!(ev, SourceEvent::Change(_)) {
-                changes += 1;
-            }
-            if done(&ev) {
-                break;
+        'recv: while let Some(batch) = rx.recv().await {
+            for ev in batch {
+                if matches!(ev, SourceEvent::Change(_)) {
+                    changes += 1;
+                }
+                if done(&ev) {
+                    break 'recv;
+                }
             }
         }
         let took = started.elapsed();

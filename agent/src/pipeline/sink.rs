@@ -7,11 +7,13 @@
 //! dropped here, so nothing is produced twice.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_core::{
-    Blocked, Lsn, Op, Position, Resume, RowKey, SnapshotMarker, SourceEvent, TableId, TableName,
+    Blocked, EventBatch, Lsn, Op, Position, Resume, RowKey, SnapshotMarker, SourceEvent, TableId,
+    TableName,
 };
 use sluice_kafka::{offsets, KafkaConfig, SinkError, Topics, TxnProducer};
 use tokio::sync::{mpsc, watch};
@@ -52,6 +54,9 @@ pub struct Sink {
     pub restart_end: Lsn,
     /// Tables whose stream stopped in this run.
     pub runtime_blocked: HashSet<TableName>,
+    /// Events taken out of the queue from the source (its depth: what the source sent
+    /// minus this).
+    pub queue_taken: Arc<AtomicU64>,
 }
 
 /// What to do when the registry refuses a table's new schema.
@@ -85,7 +90,7 @@ struct Open {
 impl Sink {
     pub async fn run(
         mut self,
-        mut rx: mpsc::Receiver<SourceEvent>,
+        mut rx: mpsc::Receiver<EventBatch>,
         acked: watch::Sender<Lsn>,
         stop: CancellationToken,
     ) -> Result<(), PipelineError> {
@@ -126,25 +131,33 @@ impl Sink {
                         dirty_since = None;
                     }
                 }
-                ev = rx.recv() => {
-                    let Some(ev) = ev else { break Ok(()) };
-                    let r = self.on_event(ev, &mut producer, &mut open, &mut next, &mut in_source_txn, &mut dirty_since).await;
-                    if let Err(e) = r { break Err(e) }
-                    let full = if in_source_txn {
-                        open.txn_events >= self.limits.max_events || open.txn_bytes >= self.limits.max_bytes
-                    } else {
-                        open.events >= self.limits.max_events || open.bytes >= self.limits.max_bytes
-                    };
-                    if full {
-                        tokio::select! {
-                            r = self.commit(&mut producer, &mut open, &mut next, &acked) => if let Err(e) = r { break Err(e) },
-                            _ = stop.cancelled(), if draining.is_none() => { abandoned = true; break Ok(()) }
+                batch = rx.recv() => {
+                    let Some(batch) = batch else { break Ok(()) };
+                    self.queue_taken.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    // Events after a stop point in the batch are dropped: nothing after
+                    // it is committed, and the next start replays them.
+                    let mut stopped: Option<Result<(), PipelineError>> = None;
+                    for ev in batch {
+                        let r = self.on_event(ev, &mut producer, &mut open, &mut next, &mut in_source_txn, &mut dirty_since).await;
+                        if let Err(e) = r { stopped = Some(Err(e)); break }
+                        let full = if in_source_txn {
+                            open.txn_events >= self.limits.max_events || open.txn_bytes >= self.limits.max_bytes
+                        } else {
+                            open.events >= self.limits.max_events || open.bytes >= self.limits.max_bytes
+                        };
+                        if full {
+                            tokio::select! {
+                                r = self.commit(&mut producer, &mut open, &mut next, &acked) => if let Err(e) = r { stopped = Some(Err(e)); break },
+                                _ = stop.cancelled(), if draining.is_none() => { abandoned = true; stopped = Some(Ok(())); break }
+                            }
+                            dirty_since = None;
                         }
-                        dirty_since = None;
+                        if draining.is_some() && !in_source_txn {
+                            stopped = Some(Ok(()));
+                            break;
+                        }
                     }
-                    if draining.is_some() && !in_source_txn {
-                        break Ok(());
-                    }
+                    if let Some(r) = stopped { break r }
                 }
             }
         };

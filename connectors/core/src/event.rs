@@ -164,6 +164,14 @@ pub enum SourceEvent {
     },
 }
 
+/// Events handed from source to sink together, in stream order: one channel operation
+/// (and at most one wake-up) per batch instead of per event.
+pub type EventBatch = Vec<SourceEvent>;
+
+/// The most events a source puts in one [`EventBatch`]; the queue between source and sink
+/// holds a bounded number of batches, so this also bounds its memory.
+pub const MAX_EVENT_BATCH: usize = 256;
+
 impl SourceEvent {
     /// The position to confirm once this event and all before it are committed, if any.
     pub fn ack_position(&self) -> Option<Lsn> {

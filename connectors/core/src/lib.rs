@@ -13,7 +13,10 @@ pub mod value;
 
 pub use check::{CheckResult, Verdict};
 pub use error::{Classify, ErrorClass};
-pub use event::{Change, Message, Op, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo};
+pub use event::{
+    Change, EventBatch, Message, Op, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo,
+    MAX_EVENT_BATCH,
+};
 pub use lsn::{Lsn, ParseLsnError};
 pub use position::{Blocked, Piece, Position, Resume, RowKey, SnapshotProgress};
 pub use table::{Column, Table, TableId, TableName, TypeInfo, TypeKind};

@@ -6,8 +6,11 @@
 //! - [`snapshot`]: the initial consistent snapshot;
 //! - [`stream`]: the streaming loop and standby status updates.
 
+pub mod batch;
+pub mod binary;
 pub mod catalog;
 pub mod conn;
+pub mod copy;
 pub mod ddl;
 pub mod error;
 pub mod pgoutput;
@@ -23,7 +26,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sluice_core::{Lsn, Position, SourceEvent, TableName};
+use sluice_core::{EventBatch, Lsn, Position, TableName};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -68,6 +71,8 @@ pub enum ToastMode {
 #[derive(Debug, Default)]
 pub struct SourceStats {
     pub bytes_received: AtomicU64,
+    /// Events handed to the sink's queue (the sink counts those it took out).
+    pub events_sent: AtomicU64,
     pub decode_errors: AtomicU64,
     pub toast_reselects: AtomicU64,
     pub toast_unavailable: AtomicU64,
@@ -179,7 +184,7 @@ pub struct SourceStatus {
 pub async fn run(
     cfg: &SourceConfig,
     committed: Option<Position>,
-    tx: mpsc::Sender<SourceEvent>,
+    tx: mpsc::Sender<EventBatch>,
     acked: watch::Receiver<Lsn>,
     status: watch::Sender<SourceStatus>,
     stats: Arc<SourceStats>,

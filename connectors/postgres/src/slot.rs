@@ -9,7 +9,7 @@
 //! | missing | absent | create; snapshot unless `never` |
 //! | missing | present | `when_needed`: create and snapshot; `never`: create and stream (changes in between are lost, logged); `initial`/`initial_only`: stop with an error |
 
-use sluice_core::{Lsn, Piece, Position, SnapshotProgress, SourceEvent};
+use sluice_core::{EventBatch, Lsn, Piece, Position, SnapshotProgress};
 use tokio::sync::mpsc;
 
 use crate::catalog::{self, SlotInfo};
@@ -31,7 +31,7 @@ pub async fn prepare(
     repl: &mut ReplicationConn,
     sql: &tokio_postgres::Client,
     committed: Option<&Position>,
-    tx: &mpsc::Sender<SourceEvent>,
+    tx: &mpsc::Sender<EventBatch>,
     stats: &SourceStats,
 ) -> Result<Next, PgError> {
     let existing = catalog::find_slot(sql, &cfg.slot).await?;
@@ -143,7 +143,7 @@ async fn create_and_snapshot(
     cfg: &SourceConfig,
     repl: &mut ReplicationConn,
     want_snapshot: bool,
-    tx: &mpsc::Sender<SourceEvent>,
+    tx: &mpsc::Sender<EventBatch>,
     stats: &SourceStats,
 ) -> Result<Next, PgError> {
     let slot_q = catalog::quote_ident(&cfg.slot);
@@ -216,7 +216,7 @@ async fn resume_snapshot(
     cfg: &SourceConfig,
     slot: &SlotInfo,
     p: &Position,
-    tx: &mpsc::Sender<SourceEvent>,
+    tx: &mpsc::Sender<EventBatch>,
     stats: &SourceStats,
 ) -> Result<Next, PgError> {
     let (Some(progress), Some(resume)) = (&p.snapshot, p.resume) else {

@@ -9,19 +9,63 @@
 
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use sluice_core::{
-    Change, Lsn, Op, Piece, RowKey, SnapshotMarker, SourceEvent, SourceInfo, TableName, TxnInfo,
-    Value,
+    Change, EventBatch, Lsn, Op, Piece, RowKey, SnapshotMarker, SourceEvent, SourceInfo, TableName,
+    TxnInfo, Value,
 };
 use tokio::sync::mpsc;
-use tokio_postgres::SimpleQueryMessage;
 
+use crate::batch::BatchSender;
+use crate::binary;
 use crate::catalog::{self, qualified, quote_ident, quote_literal};
+use crate::copy::{self, CopyDecoder, Format};
 use crate::error::PgError;
 use crate::text::{parse_column, Notes};
 
-/// Rows fetched per round trip; bounds the memory a snapshot holds.
-const FETCH_ROWS: usize = 5_000;
+/// Rows between updates of the snapshot's row counter and value notes.
+const COUNT_EVERY: u64 = 5_000;
+
+/// Where a key column's text (for the progress a row carries) comes from.
+enum KeyText {
+    /// A field of the COPY row, as text.
+    Field(usize),
+    /// The column's value, whose text is exactly PostgreSQL's.
+    Value(usize),
+}
+
+/// Whether a value of `ty` read from binary prints as PostgreSQL prints the type
+/// ([`value_text`]).
+fn value_is_key_text(ty: &sluice_core::TypeInfo) -> bool {
+    use sluice_core::table::oid as builtin;
+    match &ty.kind {
+        sluice_core::TypeKind::Domain { base } => value_is_key_text(base),
+        sluice_core::TypeKind::Enum { .. } => true,
+        sluice_core::TypeKind::Base => matches!(
+            ty.oid,
+            builtin::INT2
+                | builtin::INT4
+                | builtin::INT8
+                | builtin::OID
+                | builtin::TEXT
+                | builtin::VARCHAR
+                | builtin::BPCHAR
+                | builtin::NAME
+                | builtin::UUID
+        ),
+        _ => false,
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::Int16(n) => n.to_string(),
+        Value::Int32(n) => n.to_string(),
+        Value::Int64(n) => n.to_string(),
+        Value::Text(s) | Value::Uuid(s) => s.clone(),
+        _ => String::new(),
+    }
+}
 
 /// What one snapshot piece reads, and where its rows go in the snapshot transaction.
 pub struct Plan<'a> {
@@ -48,7 +92,7 @@ pub async fn run(
     cfg: &tokio_postgres::Config,
     tls: &crate::tls::TlsSettings,
     plan: Plan<'_>,
-    tx: &mpsc::Sender<SourceEvent>,
+    tx: &mpsc::Sender<EventBatch>,
     stats: &crate::SourceStats,
 ) -> Result<u64, PgError> {
     use std::sync::atomic::Ordering;
@@ -73,14 +117,14 @@ pub async fn run(
         .await
         .map_err(PgError::sql("start snapshot transaction"))?;
     let now_us = unix_micros_now();
-    let send = |ev| async { tx.send(ev).await.map_err(|_| PgError::PipelineClosed) };
-    send(SourceEvent::Begin(TxnInfo {
+    let mut out = BatchSender::new(tx, stats);
+    out.push(SourceEvent::Begin(TxnInfo {
         xid: 0,
         final_lsn: plan.commit_lsn,
         commit_ts_us: now_us,
     }))
     .await?;
-    send(SourceEvent::SnapshotPiece {
+    out.push(SourceEvent::SnapshotPiece {
         piece: Piece {
             lsn: plan.piece_lsn,
             after: plan.after.clone(),
@@ -103,7 +147,33 @@ pub async fn run(
             .filter(|&i| table.columns[i].key)
             .collect();
         let key_cols: Vec<&str> = key_idx.iter().map(|&i| cols[i].as_str()).collect();
-        let mut query = format!("SELECT {} FROM {}", cols.join(", "), qualified(t));
+        // Binary when every column has a binary reader (cheaper for both sides); the key
+        // text a row's progress carries comes from the value when its text is the value's,
+        // else from an extra `CAST(key AS text)` column.
+        let format = if table
+            .columns
+            .iter()
+            .all(|c| binary::binary_capable(&c.pg_type))
+        {
+            Format::Binary
+        } else {
+            Format::Text
+        };
+        let mut select = cols.clone();
+        let key_text: Vec<KeyText> = key_idx
+            .iter()
+            .map(|&i| {
+                if format == Format::Text {
+                    KeyText::Field(i)
+                } else if value_is_key_text(&table.columns[i].pg_type) {
+                    KeyText::Value(i)
+                } else {
+                    select.push(format!("CAST({} AS text)", cols[i]));
+                    KeyText::Field(select.len() - 1)
+                }
+            })
+            .collect();
+        let mut query = format!("SELECT {} FROM {}", select.join(", "), qualified(t));
         // The resume point's table continues after its key (untyped literals take the
         // columns' types and collations, so the order is the index's).
         let resume_key = match &plan.after {
@@ -130,40 +200,65 @@ pub async fn run(
         if !key_cols.is_empty() {
             query.push_str(&format!(" ORDER BY {}", key_cols.join(", ")));
         }
-        client
-            .batch_execute(&format!("DECLARE sluice_snap NO SCROLL CURSOR FOR {query}"))
+        let copy = match format {
+            Format::Binary => format!("COPY ({query}) TO STDOUT (FORMAT binary)"),
+            Format::Text => format!("COPY ({query}) TO STDOUT"),
+        };
+        let stream = client
+            .copy_out(&copy)
             .await
-            .map_err(PgError::sql(format!("declare snapshot cursor for {t}")))?;
+            .map_err(PgError::sql(format!("read snapshot of {t}")))?;
+        let mut stream = std::pin::pin!(stream);
+        let mut decoder = CopyDecoder::new(format);
+        let mut raw = copy::Row::default();
+        let mut notes = Notes::keeping(plan.keep_special_numerics);
         let mut rows_done = 0u64;
-        loop {
-            let msgs = client
-                .simple_query(&format!("FETCH {FETCH_ROWS} FROM sluice_snap"))
-                .await
-                .map_err(PgError::sql(format!("read snapshot of {t}")))?;
-            let mut got = 0;
-            let mut notes = Notes::keeping(plan.keep_special_numerics);
-            for m in msgs {
-                let SimpleQueryMessage::Row(r) = m else {
-                    continue;
-                };
-                got += 1;
+        let mut counted = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(PgError::sql(format!("read snapshot of {t}")))?;
+            decoder.push(&chunk);
+            while decoder.next_row(&mut raw).map_err(|e| PgError::Protocol {
+                context: format!("the snapshot of {t}"),
+                detail: e.to_string(),
+            })? {
+                if raw.fields.len() != select.len() {
+                    return Err(PgError::Protocol {
+                        context: format!("the snapshot of {t}"),
+                        detail: format!(
+                            "a row has {} fields, the query selects {}",
+                            raw.fields.len(),
+                            select.len()
+                        ),
+                    });
+                }
                 let mut row = Vec::with_capacity(table.columns.len());
                 for (i, c) in table.columns.iter().enumerate() {
-                    row.push(match r.get(i) {
+                    row.push(match raw.get(i) {
                         None => Value::Null,
-                        Some(s) => parse_column(c, s.as_bytes(), &mut notes).map_err(|e| {
+                        Some(b) => match format {
+                            Format::Binary => {
+                                binary::parse_binary(&c.pg_type, b, c.nullable, &mut notes)
+                            }
+                            Format::Text => parse_column(c, b, &mut notes),
+                        }
+                        .map_err(|e| {
                             PgError::Config(format!("snapshot of {t}, column {}: {e}", c.name))
                         })?,
                     });
                 }
-                let row_key: Option<Arc<[String]>> = (!key_idx.is_empty()).then(|| {
-                    key_idx
+                let row_key: Option<Arc<[String]>> = (!key_text.is_empty()).then(|| {
+                    key_text
                         .iter()
-                        .map(|&i| r.get(i).unwrap_or_default().to_string())
+                        .map(|k| match *k {
+                            KeyText::Field(f) => {
+                                String::from_utf8_lossy(raw.get(f).unwrap_or_default()).into_owned()
+                            }
+                            KeyText::Value(i) => value_text(&row[i]),
+                        })
                         .collect()
                 });
                 if let Some(prev) = held.take() {
-                    send(SourceEvent::Change(prev)).await?;
+                    out.push(SourceEvent::Change(prev)).await?;
                 }
                 held = Some(Change {
                     table: table.clone(),
@@ -181,18 +276,25 @@ pub async fn run(
                     },
                 });
                 ordinal += 1;
-            }
-            notes.record(stats, t);
-            rows_done += got;
-            stats.snapshot_rows.fetch_add(got, Ordering::Relaxed);
-            if got < FETCH_ROWS as u64 {
-                break;
+                rows_done += 1;
+                if rows_done - counted == COUNT_EVERY {
+                    stats
+                        .snapshot_rows
+                        .fetch_add(COUNT_EVERY, Ordering::Relaxed);
+                    counted = rows_done;
+                    notes.record(stats, t);
+                    notes = Notes::keeping(plan.keep_special_numerics);
+                }
             }
         }
-        client
-            .batch_execute("CLOSE sluice_snap")
-            .await
-            .map_err(PgError::sql("close snapshot cursor"))?;
+        decoder.finish().map_err(|e| PgError::Protocol {
+            context: format!("the snapshot of {t}"),
+            detail: e.to_string(),
+        })?;
+        stats
+            .snapshot_rows
+            .fetch_add(rows_done - counted, Ordering::Relaxed);
+        notes.record(stats, t);
         stats
             .snapshot_tables_remaining
             .fetch_sub(1, Ordering::Relaxed);
@@ -200,7 +302,7 @@ pub async fn run(
     }
     if let Some(mut last) = held.take() {
         last.source.snapshot = SnapshotMarker::Last;
-        send(SourceEvent::Change(last)).await?;
+        out.push(SourceEvent::Change(last)).await?;
     }
     client
         .batch_execute("COMMIT")
@@ -209,12 +311,13 @@ pub async fn run(
     stats
         .snapshot_finished_us
         .store(unix_micros_now(), Ordering::Relaxed);
-    send(SourceEvent::Commit {
+    out.push(SourceEvent::Commit {
         commit_lsn: plan.commit_lsn,
         end_lsn: plan.commit_lsn,
         commit_ts_us: now_us,
     })
     .await?;
+    out.flush().await?;
     Ok(ordinal - plan.first_ordinal)
 }
 

@@ -220,13 +220,7 @@ fn base(ty: &TypeInfo, s: &str, nullable: bool, notes: &mut Notes) -> Result<Val
         }
         builtin::FLOAT4 => Value::Float32(parse_float(s).ok_or("not a float")? as f32),
         builtin::FLOAT8 => Value::Float64(parse_float(s).ok_or("not a float")?),
-        builtin::NUMERIC => match s {
-            "NaN" | "Infinity" | "-Infinity" if nullable && !notes.keep_special_numeric => {
-                notes.special_numeric += 1;
-                Value::Null
-            }
-            _ => Value::Numeric(s.to_string()),
-        },
+        builtin::NUMERIC => numeric_value(s.to_string(), nullable, notes),
         builtin::BYTEA => Value::Bytes(parse_bytea(s).ok_or("not hex bytea")?),
         builtin::JSON | builtin::JSONB => Value::Json(s.to_string()),
         builtin::UUID => Value::Uuid(s.to_ascii_lowercase()),
@@ -276,6 +270,18 @@ fn base(ty: &TypeInfo, s: &str, nullable: bool, notes: &mut Notes) -> Result<Val
             Value::Text(s.to_string())
         }
     })
+}
+
+/// numeric text as a value: NaN/±Infinity become null where a null fits, unless they are
+/// kept ([`Notes::keep_special_numeric`]).
+pub fn numeric_value(s: String, nullable: bool, notes: &mut Notes) -> Value {
+    match s.as_str() {
+        "NaN" | "Infinity" | "-Infinity" if nullable && !notes.keep_special_numeric => {
+            notes.special_numeric += 1;
+            Value::Null
+        }
+        _ => Value::Numeric(s),
+    }
 }
 
 /// money text in any lc_monetary: the digits, of which the last `fraction_digits` are

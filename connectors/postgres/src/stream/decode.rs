@@ -1,12 +1,12 @@
 //! pgoutput messages to change events: relation cache, transaction state, tuples to rows.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use sluice_core::{
-    Change, Lsn, Message, Op, Row, SnapshotMarker, SourceEvent, SourceInfo, Table, TableName,
-    TxnInfo, Value,
+    Change, EventBatch, Lsn, Message, Op, Row, SnapshotMarker, SourceEvent, SourceInfo, Table,
+    TableName, TxnInfo, Value,
 };
 
 use super::filter::SnapshotFilter;
@@ -57,7 +57,7 @@ pub async fn on_message(
     ctx: &Context<'_>,
     st: &mut State,
     m: PgOutput,
-    out: &mut VecDeque<SourceEvent>,
+    out: &mut EventBatch,
 ) -> Result<(), PgError> {
     let ev = match m {
         PgOutput::Begin { final_lsn, ts, xid } => {
@@ -148,7 +148,7 @@ pub async fn on_message(
             for r in relations {
                 if let Some(table) = table_for(&ctx.tables, st, r)? {
                     if keep(ctx, st, &table, None).await? {
-                        out.push_back(change(st, table, Op::Truncate, None, None));
+                        out.push(change(st, table, Op::Truncate, None, None));
                     }
                 }
             }
@@ -171,7 +171,7 @@ pub async fn on_message(
             ));
         }
     };
-    out.push_back(ev);
+    out.push(ev);
     Ok(())
 }
 
@@ -190,7 +190,7 @@ async fn on_logical_message(
     lsn: Lsn,
     prefix: String,
     content: bytes::Bytes,
-    out: &mut VecDeque<SourceEvent>,
+    out: &mut EventBatch,
 ) -> Result<(), PgError> {
     tracing::debug!(%lsn, transactional, prefix, "logical message");
     let in_txn = transactional && st.txn.is_some();
@@ -211,7 +211,7 @@ async fn on_logical_message(
         if ctx.tables.contains(&name) {
             let table = catalog::relation_table(ctx.sql, &rel).await?;
             tracing::info!(table = %table.name, columns = table.columns.len(), "table shape from captured DDL");
-            out.push_back(SourceEvent::Schema { table, source });
+            out.push(SourceEvent::Schema { table, source });
         }
         return Ok(());
     }
@@ -236,14 +236,14 @@ async fn on_logical_message(
             snapshot: SnapshotMarker::False,
             row_key: None,
         };
-        out.push_back(SourceEvent::Begin(TxnInfo {
+        out.push(SourceEvent::Begin(TxnInfo {
             xid: 0,
             final_lsn: at,
             commit_ts_us,
         }));
     }
     source.lsn = lsn;
-    out.push_back(SourceEvent::Message(Message {
+    out.push(SourceEvent::Message(Message {
         prefix,
         content: content.to_vec(),
         transactional: in_txn,
@@ -251,7 +251,7 @@ async fn on_logical_message(
     }));
     if !in_txn {
         st.last_ack_point = st.last_ack_point.max(lsn);
-        out.push_back(SourceEvent::Commit {
+        out.push(SourceEvent::Commit {
             commit_lsn: at,
             end_lsn: lsn,
             commit_ts_us: st.send_ts_us,

@@ -8,12 +8,12 @@ mod decode;
 pub mod filter;
 mod toast;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use sluice_core::{Lsn, SourceEvent, TableName};
+use sluice_core::{EventBatch, Lsn, SourceEvent, TableName, MAX_EVENT_BATCH};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -44,7 +44,7 @@ pub struct Streamer<'a> {
     pub conn: ReplicationConn,
     pub ctx: Context<'a>,
     pub slot: String,
-    pub tx: mpsc::Sender<SourceEvent>,
+    pub tx: mpsc::Sender<EventBatch>,
     pub acked: watch::Receiver<Lsn>,
     pub shutdown: CancellationToken,
     pub status_interval: Duration,
@@ -63,7 +63,7 @@ impl Streamer<'_> {
         let mut st = State::new(self.start_lsn);
         st.filter = self.filter.take();
         let mut flushed = self.start_lsn;
-        let mut pending: VecDeque<SourceEvent> = VecDeque::new();
+        let mut pending: EventBatch = Vec::with_capacity(MAX_EVENT_BATCH);
         let mut ticker = tokio::time::interval(self.status_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heartbeat =
@@ -80,10 +80,13 @@ impl Streamer<'_> {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                permit = tx.reserve(), if !pending.is_empty() => {
+                // Events go on as one batch once the batch is full or no further message
+                // is already buffered (then waiting to read would delay them).
+                permit = tx.reserve(), if !pending.is_empty() && (pending.len() >= MAX_EVENT_BATCH || !self.conn.has_buffered_message()) => {
                     // The sink has stopped: close cleanly, confirming what it acknowledged.
                     let Ok(permit) = permit else { break };
-                    if let Some(ev) = pending.pop_front() { permit.send(ev); }
+                    self.ctx.stats.events_sent.fetch_add(pending.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    permit.send(std::mem::replace(&mut pending, Vec::with_capacity(MAX_EVENT_BATCH)));
                 }
                 changed = acked.changed() => {
                     if changed.is_err() { break }
@@ -101,9 +104,9 @@ impl Streamer<'_> {
                     self.refresh_slot_stats().await;
                 }
                 _ = heartbeat.tick(), if heartbeat_on => heartbeat_on = emit_heartbeat(self.ctx.sql).await,
-                // Read only when everything decoded so far has been handed on: a slow
-                // sink stops the reading (backpressure), while status updates continue.
-                msg = self.conn.recv_copy(), if pending.is_empty() => {
+                // Read only while the batch has room: a slow sink stops the reading
+                // (backpressure), while status updates continue.
+                msg = self.conn.recv_copy(), if pending.len() < MAX_EVENT_BATCH => {
                     let Some(msg) = msg? else {
                         return Err(PgError::protocol("replication", "server ended the replication stream"));
                     };
@@ -227,7 +230,7 @@ async fn handle(
     ctx: &Context<'_>,
     st: &mut State,
     mut msg: Bytes,
-    out: &mut VecDeque<SourceEvent>,
+    out: &mut EventBatch,
 ) -> Result<(), PgError> {
     let bad = |detail: &str| PgError::protocol("replication", detail.to_string());
     if msg.is_empty() {
@@ -262,7 +265,7 @@ async fn handle(
             // came before (PostgreSQL resends any transaction committing after it).
             if st.txn.is_none() && wal_end > st.last_ack_point {
                 st.last_ack_point = wal_end;
-                out.push_back(SourceEvent::Heartbeat(wal_end));
+                out.push(SourceEvent::Heartbeat(wal_end));
             }
             Ok(())
         }
