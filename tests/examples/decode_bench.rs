@@ -19,7 +19,7 @@ use sluice_core::{Lsn, SourceEvent, TableName};
 use sluice_postgres::{SnapshotMode, SourceConfig, SourceStats, ToastMode};
 use sluice_tests::bench;
 use sluice_tests::pg::Postgres;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 fn main() {
@@ -146,7 +146,7 @@ fn run_source(
             keep_special_numerics: false,
             keyless_tables: Default::default(),
         };
-        let (tx, mut rx) = mpsc::channel(4096);
+        let (tx, mut rx) = sluice_core::event_queue(4096);
         let (_ack_tx, ack_rx) = watch::channel(Lsn::ZERO);
         let (status_tx, _status_rx) = watch::channel(Default::default());
         let stop = CancellationToken::new();

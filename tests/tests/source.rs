@@ -220,3 +220,52 @@ fn preflight_errors_say_what_to_do() {
         "{stderr}"
     );
 }
+
+#[test]
+fn binary_tuples_until_a_ddl_adds_a_column_they_cannot_carry_then_text() {
+    let e = env("CREATE TABLE t (id int PRIMARY KEY, v text, n numeric(8,2), ts timestamptz, a int[]); INSERT INTO t VALUES (1, 'snap', 1.50, '2020-01-01 00:00:00+00', '{1,NULL}')");
+    let mut s = e.start(&["public.t"], "");
+    let metric = |s: &Sluice| {
+        let (_, m) = s.admin_get("/metrics").unwrap();
+        m.lines()
+            .find(|l| l.starts_with("sluice_source_binary_tuples "))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        metric(&s).as_deref(),
+        Some("sluice_source_binary_tuples 1"),
+        "every column has a binary reader: binary tuples"
+    );
+    e.pg.psql("INSERT INTO t VALUES (2, 'bin', -0.01, '2020-01-01 10:00:00.5+02', '{1,NULL,3}')");
+    // A range column has no binary reader: the stream reconnects in text mode at the
+    // transaction that first carries it, and nothing is lost or repeated.
+    e.pg.psql("BEGIN; ALTER TABLE t ADD COLUMN r int4range; INSERT INTO t VALUES (3, 'text', 2, '2021-06-01 12:00:00+00', NULL, '[1,5)'); COMMIT");
+    e.pg.psql("INSERT INTO t VALUES (4, 'after', 3, NULL, '{}', 'empty')");
+    let recs = e.read("shop.public.t", 4);
+    let ids: Vec<i64> = recs
+        .iter()
+        .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4], "{recs:#?}");
+    let row2 = &recs[1]["value"]["after"];
+    assert_eq!(row2["v"], json!("bin"));
+    assert_eq!(row2["ts"], json!("2020-01-01T08:00:00.500Z"), "{row2}");
+    assert_eq!(row2["a"], json!([1, null, 3]), "{row2}");
+    assert_eq!(recs[2]["value"]["after"]["r"], json!("[1,5)"), "{recs:#?}");
+    wait_for("text mode", Duration::from_secs(20), || {
+        (metric(&s).as_deref() == Some("sluice_source_binary_tuples 0")).then_some(())
+    });
+    assert!(
+        s.log_text().contains("reconnecting in text mode"),
+        "{}",
+        s.log_text()
+    );
+    // Exactly four events: the reconnect repeated nothing.
+    sluice_tests::reader::assert_at_most(
+        &e.broker.bootstrap(),
+        &e.setup.registry_url(),
+        "shop.public.t",
+        4,
+    );
+    s.terminate();
+}

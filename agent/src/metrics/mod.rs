@@ -53,6 +53,7 @@ pub struct Metrics {
     spill_bytes: IntGauge,
     spill_txns: IntGauge,
     decoded_bytes: IntGauge,
+    binary_tuples: IntGauge,
     wal_status: IntGaugeVec,
     snapshot_rows: IntCounter,
     snapshot_overlap_skipped: IntCounter,
@@ -212,6 +213,10 @@ impl Metrics {
             "sluice_slot_decoded_bytes",
             "Bytes of transactions decoded for the slot (pg_stat_replication_slots.total_bytes, cumulative)",
         );
+        let binary_tuples = gauge(
+            "sluice_source_binary_tuples",
+            "1 while the replication stream carries binary tuples (every captured column has a binary reader), 0 for text",
+        );
         let wal_status = IntGaugeVec::new(
             Opts::new(
                 "sluice_slot_wal_status",
@@ -281,6 +286,7 @@ impl Metrics {
             Box::new(spill_bytes.clone()),
             Box::new(spill_txns.clone()),
             Box::new(decoded_bytes.clone()),
+            Box::new(binary_tuples.clone()),
             Box::new(wal_status.clone()),
             Box::new(snapshot_rows.clone()),
             Box::new(snapshot_overlap_skipped.clone()),
@@ -323,6 +329,7 @@ impl Metrics {
             spill_bytes,
             spill_txns,
             decoded_bytes,
+            binary_tuples,
             wal_status,
             snapshot_rows,
             snapshot_overlap_skipped,
@@ -416,6 +423,8 @@ impl Metrics {
         ] {
             gauge.set(value.load(Ordering::Relaxed) as i64);
         }
+        self.binary_tuples
+            .set(i64::from(s.binary_mode.load(Ordering::Relaxed)));
         let confirmed = s.confirmed_lsn.load(Ordering::Relaxed);
         if confirmed > 0 {
             self.confirmed_lsn.set(confirmed as f64);

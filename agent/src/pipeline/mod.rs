@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rand::Rng;
 use sluice_avro::Naming;
-use sluice_core::{Classify, ErrorClass, Lsn, MAX_EVENT_BATCH};
+use sluice_core::{Classify, ErrorClass, Lsn};
 use sluice_kafka::{offsets, Topics};
 use sluice_postgres::SourceStatus;
 use sluice_schema_registry::{Registry, RegistryClient};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use error::PipelineError;
@@ -25,8 +25,8 @@ pub use error::PipelineError;
 use crate::config::{OnIncompatibleSetting, RegistrySettings, Validated};
 use crate::metrics::Metrics;
 
-/// Batches (of up to [`MAX_EVENT_BATCH`] events) buffered between source and sink.
-const CHANNEL_BATCHES: usize = 16;
+/// Events buffered between source and sink (handed over in batches).
+const QUEUE_EVENTS: usize = 4096;
 
 /// Starts the bundled registry if configured; returns its task.
 async fn start_registry(
@@ -288,7 +288,6 @@ async fn run_once(
     }
     let registry =
         RegistryClient::with_options(&cfg.registry_url(), cfg.registry_client_options())?;
-    let queue_taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sink = sink::Sink {
         kafka: kafka_cfg.clone(),
         transactional_id: cfg.transactional_id.clone(),
@@ -313,29 +312,16 @@ async fn run_once(
             OnIncompatibleSetting::RegisterAnyway => sink::OnIncompatible::Fail,
         },
         runtime_blocked: Default::default(),
-        queue_taken: queue_taken.clone(),
     };
 
-    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-    // Queue depth in events, sampled without keeping the channel open.
-    metrics
-        .ops
-        .queue_capacity
-        .set((CHANNEL_BATCHES * MAX_EVENT_BATCH) as i64);
-    let queue = tx.downgrade();
+    let (tx, rx) = sluice_core::event_queue(QUEUE_EVENTS);
+    // Queue depth, sampled without keeping the queue open.
+    let gauge = tx.gauge();
+    metrics.ops.queue_capacity.set(gauge.capacity() as i64);
     let m = metrics.clone();
-    let sent_stats = metrics.source.clone();
-    // The statistics outlive this run: count from where they stand.
-    let sent_before = sent_stats
-        .events_sent
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let taken = queue_taken.clone();
     let queue_task = tokio::spawn(async move {
-        use std::sync::atomic::Ordering::Relaxed;
-        while queue.upgrade().is_some() {
-            let sent = sent_stats.events_sent.load(Relaxed) - sent_before;
-            let taken = taken.load(Relaxed);
-            m.ops.queue_depth.set(sent.saturating_sub(taken) as i64);
+        while !gauge.is_closed() {
+            m.ops.queue_depth.set(gauge.depth() as i64);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         m.ops.queue_depth.set(0);

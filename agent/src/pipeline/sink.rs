@@ -7,16 +7,15 @@
 //! dropped here, so nothing is produced twice.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_core::{
-    Blocked, EventBatch, Lsn, Op, Position, Resume, RowKey, SnapshotMarker, SourceEvent, TableId,
-    TableName,
+    Blocked, EventReceiver, Lsn, Op, Position, Resume, RowKey, SnapshotMarker, SourceEvent,
+    TableId, TableName,
 };
 use sluice_kafka::{offsets, KafkaConfig, SinkError, Topics, TxnProducer};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::encoder::Encoder;
@@ -54,9 +53,6 @@ pub struct Sink {
     pub restart_end: Lsn,
     /// Tables whose stream stopped in this run.
     pub runtime_blocked: HashSet<TableName>,
-    /// Events taken out of the queue from the source (its depth: what the source sent
-    /// minus this).
-    pub queue_taken: Arc<AtomicU64>,
 }
 
 /// What to do when the registry refuses a table's new schema.
@@ -90,7 +86,7 @@ struct Open {
 impl Sink {
     pub async fn run(
         mut self,
-        mut rx: mpsc::Receiver<EventBatch>,
+        mut rx: EventReceiver,
         acked: watch::Sender<Lsn>,
         stop: CancellationToken,
     ) -> Result<(), PipelineError> {
@@ -133,7 +129,6 @@ impl Sink {
                 }
                 batch = rx.recv() => {
                     let Some(batch) = batch else { break Ok(()) };
-                    self.queue_taken.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     // Events after a stop point in the batch are dropped: nothing after
                     // it is committed, and the next start replays them.
                     let mut stopped: Option<Result<(), PipelineError>> = None;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod event;
 pub mod lsn;
 pub mod position;
+pub mod queue;
 pub mod table;
 pub mod value;
 
@@ -19,5 +20,6 @@ pub use event::{
 };
 pub use lsn::{Lsn, ParseLsnError};
 pub use position::{Blocked, Piece, Position, Resume, RowKey, SnapshotProgress};
+pub use queue::{event_queue, Batch, EventReceiver, EventSender, QueueClosed, QueueGauge};
 pub use table::{Column, Table, TableId, TableName, TypeInfo, TypeKind};
 pub use value::{Row, Value};

@@ -1,23 +1,20 @@
 //! Handing events to the sink in batches ([`EventBatch`]): one channel operation per
 //! batch, so a fast source and a fast sink do not wake each other for every row.
 
-use sluice_core::{EventBatch, SourceEvent, MAX_EVENT_BATCH};
-use tokio::sync::mpsc;
+use sluice_core::{EventBatch, EventSender, SourceEvent, MAX_EVENT_BATCH};
 
 use crate::error::PgError;
 
 /// Collects events and sends them as a batch when it is full or on [`Self::flush`].
 pub struct BatchSender<'a> {
-    tx: &'a mpsc::Sender<EventBatch>,
-    stats: &'a crate::SourceStats,
+    tx: &'a EventSender,
     batch: EventBatch,
 }
 
 impl<'a> BatchSender<'a> {
-    pub fn new(tx: &'a mpsc::Sender<EventBatch>, stats: &'a crate::SourceStats) -> Self {
+    pub fn new(tx: &'a EventSender) -> Self {
         BatchSender {
             tx,
-            stats,
             batch: Vec::with_capacity(MAX_EVENT_BATCH),
         }
     }
@@ -37,14 +34,9 @@ impl<'a> BatchSender<'a> {
             return Ok(());
         }
         let full = std::mem::replace(&mut self.batch, Vec::with_capacity(MAX_EVENT_BATCH));
-        let n = full.len() as u64;
         self.tx
             .send(full)
             .await
-            .map_err(|_| PgError::PipelineClosed)?;
-        self.stats
-            .events_sent
-            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+            .map_err(|_| PgError::PipelineClosed)
     }
 }

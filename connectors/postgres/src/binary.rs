@@ -67,6 +67,60 @@ fn capable(ty: &TypeInfo, depth: usize) -> bool {
     }
 }
 
+/// Whether a value of `ty` read from binary prints as PostgreSQL prints the type
+/// ([`value_text`]): what a key column needs so that its text (for resume points, the
+/// snapshot filter and TOAST re-reads) comes from the value.
+pub fn value_is_key_text(ty: &TypeInfo) -> bool {
+    match &ty.kind {
+        TypeKind::Domain { base } => value_is_key_text(base),
+        TypeKind::Enum { .. } => true,
+        TypeKind::Base => matches!(
+            ty.oid,
+            builtin::INT2
+                | builtin::INT4
+                | builtin::INT8
+                | builtin::OID
+                | builtin::TEXT
+                | builtin::VARCHAR
+                | builtin::BPCHAR
+                | builtin::NAME
+                | builtin::UUID
+        ),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's text of a value of a type for which [`value_is_key_text`] holds.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::Int16(n) => n.to_string(),
+        Value::Int32(n) => n.to_string(),
+        Value::Int64(n) => n.to_string(),
+        Value::Text(s) | Value::Uuid(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Whether a table's rows can be read in binary: every column has a binary reader and
+/// every key column's text comes from its value.
+pub fn table_binary_capable(table: &sluice_core::Table) -> bool {
+    table
+        .columns
+        .iter()
+        .all(|c| binary_capable(&c.pg_type) && (!c.key || value_is_key_text(&c.pg_type)))
+}
+
+/// A key column's text from its binary form; `None` when the type does not allow it or
+/// the bytes do not read.
+pub fn key_text(ty: &TypeInfo, b: &[u8]) -> Option<String> {
+    if !value_is_key_text(ty) {
+        return None;
+    }
+    parse_binary(ty, b, false, &mut Notes::default())
+        .ok()
+        .map(|v| value_text(&v))
+}
+
 /// Reads one value of `ty` from its binary form. `nullable`: whether the place the value
 /// goes to can hold a null (numeric NaN/Infinity become null there, as for text).
 pub fn parse_binary(
@@ -96,10 +150,12 @@ fn parse(
     match &ty.kind {
         TypeKind::Domain { base } => parse(base, b, nullable, notes, depth + 1),
         TypeKind::Enum { .. } => Ok(Value::Text(utf8(b).map_err(err)?.to_string())),
-        TypeKind::Array { element, .. } => array(element, b, notes, depth).map_err(|e| match e {
-            Nested::Value(v) => v,
-            Nested::Malformed(r) => err(r),
-        }),
+        TypeKind::Array { element, dims, .. } => {
+            array(element, *dims, b, notes, depth).map_err(|e| match e {
+                Nested::Value(v) => v,
+                Nested::Malformed(r) => err(r),
+            })
+        }
         TypeKind::Base => base(ty, b, nullable, notes).map_err(err),
         _ => Err(err("no binary reader for this type")),
     }
@@ -111,7 +167,13 @@ enum Nested {
 }
 
 /// `ndim, has_null, element oid, (length, lower bound) per dimension, elements`.
-fn array(element: &TypeInfo, b: &[u8], notes: &mut Notes, depth: usize) -> Result<Value, Nested> {
+fn array(
+    element: &TypeInfo,
+    declared: u32,
+    b: &[u8],
+    notes: &mut Notes,
+    depth: usize,
+) -> Result<Value, Nested> {
     let mut r = Reader(b);
     let ndim = r.i32().map_err(Nested::Malformed)?;
     let _has_null = r.i32().map_err(Nested::Malformed)?;
@@ -149,7 +211,18 @@ fn array(element: &TypeInfo, b: &[u8], notes: &mut Notes, depth: usize) -> Resul
     if !r.0.is_empty() {
         return Err(Nested::Malformed("bytes after the array's elements"));
     }
-    Ok(nest(&dims[..ndim], &mut flat.into_iter()))
+    let want = declared.max(1) as usize;
+    if ndim == want {
+        return Ok(nest(&dims[..ndim], &mut flat.into_iter()));
+    }
+    // The declared dimensions (the schema) differ from the value's: flattened row-major,
+    // then nested in single-element arrays down to the declared depth (as for text).
+    notes.fallback += 1;
+    let mut v = Value::Array(flat);
+    for _ in 1..want {
+        v = Value::Array(vec![v]);
+    }
+    Ok(v)
 }
 
 /// Row-major elements into nested arrays, one level per dimension.
@@ -380,7 +453,8 @@ mod tests {
     #[test]
     fn numeric_text_table() {
         // (ndigits, weight, sign, dscale, digits) -> text
-        let cases: &[(i16, i16, u16, u16, &[u16], &str)] = &[
+        type Case = (i16, i16, u16, u16, &'static [u16], &'static str);
+        let cases: &[Case] = &[
             (0, 0, 0, 0, &[], "0"),
             (0, 0, 0, 2, &[], "0.00"),
             (1, 0, 0, 0, &[12], "12"),

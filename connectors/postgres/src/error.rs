@@ -74,6 +74,8 @@ pub enum PgError {
     UnsupportedAuth(String),
     #[error("the change pipeline stopped")]
     PipelineClosed,
+    #[error("table {table} now has a column binary replication cannot read ({column}): reconnecting in text mode from the last committed position")]
+    BinaryMode { table: String, column: String },
     #[error("replication slot {slot:?} is in use by another connection (PID {pid}): another Sluice instance or client is streaming from it. Sluice retries until it is free; stop the other consumer, or give this instance its own source.postgres.slot")]
     SlotBusy { slot: String, pid: i32 },
 }
@@ -91,7 +93,9 @@ impl Classify for PgError {
                 }
                 None => ErrorClass::Transient,
             },
-            PgError::Protocol { .. } | PgError::SlotBusy { .. } => ErrorClass::Transient,
+            PgError::Protocol { .. } | PgError::SlotBusy { .. } | PgError::BinaryMode { .. } => {
+                ErrorClass::Transient
+            }
             PgError::Decode(_)
             | PgError::Config(_)
             | PgError::UnsupportedAuth(_)

@@ -26,8 +26,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sluice_core::{EventBatch, Lsn, Position, TableName};
-use tokio::sync::{mpsc, watch};
+use sluice_core::{EventSender, Lsn, Position, TableName};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{PgError, ServerError};
@@ -71,8 +71,11 @@ pub enum ToastMode {
 #[derive(Debug, Default)]
 pub struct SourceStats {
     pub bytes_received: AtomicU64,
-    /// Events handed to the sink's queue (the sink counts those it took out).
-    pub events_sent: AtomicU64,
+    /// Binary replication met a column it cannot read: text mode from then on (kept
+    /// across reconnects, so an old Relation message in the WAL cannot loop).
+    pub binary_refused: std::sync::atomic::AtomicBool,
+    /// Whether the running stream asked for binary tuples.
+    pub binary_mode: std::sync::atomic::AtomicBool,
     pub decode_errors: AtomicU64,
     pub toast_reselects: AtomicU64,
     pub toast_unavailable: AtomicU64,
@@ -177,6 +180,21 @@ pub struct SourceStatus {
     pub streaming: bool,
 }
 
+/// Whether every column of every table can be read from pgoutput's binary tuples.
+async fn all_binary_capable(
+    sql: &tokio_postgres::Client,
+    tables: &[TableName],
+) -> Result<bool, PgError> {
+    for t in tables {
+        let oid = catalog::table_oid(sql, t).await?;
+        match catalog::table_by_oid(sql, oid).await? {
+            Some(table) if binary::table_binary_capable(&table) => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
 /// Runs the source until `shutdown` fires or an error occurs. Events go to `tx` (bounded:
 /// when the sink is slow the source stops reading); `acked` carries the position up to
 /// which the sink has durably committed everything, and is the only position ever
@@ -184,7 +202,7 @@ pub struct SourceStatus {
 pub async fn run(
     cfg: &SourceConfig,
     committed: Option<Position>,
-    tx: mpsc::Sender<EventBatch>,
+    tx: EventSender,
     acked: watch::Receiver<Lsn>,
     status: watch::Sender<SourceStatus>,
     stats: Arc<SourceStats>,
@@ -224,6 +242,16 @@ pub async fn run(
             }
         };
 
+    // Binary tuples when every captured column can be read from them (cheaper for the
+    // server and here); text otherwise, or for good once binary met a column it cannot
+    // read (a DDL added one).
+    let binary = !stats
+        .binary_refused
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && all_binary_capable(&sql, &cfg.tables).await?;
+    stats
+        .binary_mode
+        .store(binary, std::sync::atomic::Ordering::Relaxed);
     let pubs = catalog::quote_literal(&catalog::quote_ident(&cfg.publication));
     // Streaming of in-progress transactions stays off: PostgreSQL spills large
     // transactions to disk and sends each whole after its commit, and Sluice passes the
@@ -233,8 +261,9 @@ pub async fn run(
     // takes an ordinal in its transaction, so ordinals (and the committed resume points
     // built on them) must not depend on the configuration. Unwanted ones are dropped.
     let start = format!(
-        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{}', publication_names {pubs}, messages 'true')",
-        proto_version(version)
+        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{}', publication_names {pubs}, messages 'true'{})",
+        proto_version(version),
+        if binary { ", binary 'true'" } else { "" }
     );
     repl.start_copy_both(&start).await.map_err(|e| match e {
         // Another connection took the slot between our check and START_REPLICATION.
@@ -245,7 +274,7 @@ pub async fn run(
         e => e,
     })?;
     status.send_modify(|s| s.streaming = true);
-    tracing::info!(slot = %cfg.slot, from = %start_lsn, "streaming changes");
+    tracing::info!(slot = %cfg.slot, from = %start_lsn, binary, "streaming changes");
     let result = stream::Streamer {
         conn: repl,
         ctx: stream::Context {
@@ -256,6 +285,7 @@ pub async fn run(
             messages: cfg.messages.clone(),
             ddl_capture: cfg.ddl_capture,
             keep_special_numerics: cfg.keep_special_numerics,
+            binary,
         },
         slot: cfg.slot.clone(),
         tx,

@@ -9,8 +9,7 @@
 //! | missing | absent | create; snapshot unless `never` |
 //! | missing | present | `when_needed`: create and snapshot; `never`: create and stream (changes in between are lost, logged); `initial`/`initial_only`: stop with an error |
 
-use sluice_core::{EventBatch, Lsn, Piece, Position, SnapshotProgress};
-use tokio::sync::mpsc;
+use sluice_core::{EventSender, Lsn, Piece, Position, SnapshotProgress};
 
 use crate::catalog::{self, SlotInfo};
 use crate::conn::ReplicationConn;
@@ -31,7 +30,7 @@ pub async fn prepare(
     repl: &mut ReplicationConn,
     sql: &tokio_postgres::Client,
     committed: Option<&Position>,
-    tx: &mpsc::Sender<EventBatch>,
+    tx: &EventSender,
     stats: &SourceStats,
 ) -> Result<Next, PgError> {
     let existing = catalog::find_slot(sql, &cfg.slot).await?;
@@ -143,7 +142,7 @@ async fn create_and_snapshot(
     cfg: &SourceConfig,
     repl: &mut ReplicationConn,
     want_snapshot: bool,
-    tx: &mpsc::Sender<EventBatch>,
+    tx: &EventSender,
     stats: &SourceStats,
 ) -> Result<Next, PgError> {
     let slot_q = catalog::quote_ident(&cfg.slot);
@@ -216,7 +215,7 @@ async fn resume_snapshot(
     cfg: &SourceConfig,
     slot: &SlotInfo,
     p: &Position,
-    tx: &mpsc::Sender<EventBatch>,
+    tx: &EventSender,
     stats: &SourceStats,
 ) -> Result<Next, PgError> {
     let (Some(progress), Some(resume)) = (&p.snapshot, p.resume) else {

@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use sluice_core::{
-    Change, EventBatch, Lsn, Op, Piece, RowKey, SnapshotMarker, SourceEvent, SourceInfo, TableName,
-    TxnInfo, Value,
+    Change, EventSender, Lsn, Op, Piece, RowKey, SnapshotMarker, SourceEvent, SourceInfo,
+    TableName, TxnInfo, Value,
 };
-use tokio::sync::mpsc;
 
 use crate::batch::BatchSender;
 use crate::binary;
@@ -32,39 +31,6 @@ enum KeyText {
     Field(usize),
     /// The column's value, whose text is exactly PostgreSQL's.
     Value(usize),
-}
-
-/// Whether a value of `ty` read from binary prints as PostgreSQL prints the type
-/// ([`value_text`]).
-fn value_is_key_text(ty: &sluice_core::TypeInfo) -> bool {
-    use sluice_core::table::oid as builtin;
-    match &ty.kind {
-        sluice_core::TypeKind::Domain { base } => value_is_key_text(base),
-        sluice_core::TypeKind::Enum { .. } => true,
-        sluice_core::TypeKind::Base => matches!(
-            ty.oid,
-            builtin::INT2
-                | builtin::INT4
-                | builtin::INT8
-                | builtin::OID
-                | builtin::TEXT
-                | builtin::VARCHAR
-                | builtin::BPCHAR
-                | builtin::NAME
-                | builtin::UUID
-        ),
-        _ => false,
-    }
-}
-
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::Int16(n) => n.to_string(),
-        Value::Int32(n) => n.to_string(),
-        Value::Int64(n) => n.to_string(),
-        Value::Text(s) | Value::Uuid(s) => s.clone(),
-        _ => String::new(),
-    }
 }
 
 /// What one snapshot piece reads, and where its rows go in the snapshot transaction.
@@ -92,7 +58,7 @@ pub async fn run(
     cfg: &tokio_postgres::Config,
     tls: &crate::tls::TlsSettings,
     plan: Plan<'_>,
-    tx: &mpsc::Sender<EventBatch>,
+    tx: &EventSender,
     stats: &crate::SourceStats,
 ) -> Result<u64, PgError> {
     use std::sync::atomic::Ordering;
@@ -117,7 +83,7 @@ pub async fn run(
         .await
         .map_err(PgError::sql("start snapshot transaction"))?;
     let now_us = unix_micros_now();
-    let mut out = BatchSender::new(tx, stats);
+    let mut out = BatchSender::new(tx);
     out.push(SourceEvent::Begin(TxnInfo {
         xid: 0,
         final_lsn: plan.commit_lsn,
@@ -165,7 +131,7 @@ pub async fn run(
             .map(|&i| {
                 if format == Format::Text {
                     KeyText::Field(i)
-                } else if value_is_key_text(&table.columns[i].pg_type) {
+                } else if binary::value_is_key_text(&table.columns[i].pg_type) {
                     KeyText::Value(i)
                 } else {
                     select.push(format!("CAST({} AS text)", cols[i]));
@@ -253,7 +219,7 @@ pub async fn run(
                             KeyText::Field(f) => {
                                 String::from_utf8_lossy(raw.get(f).unwrap_or_default()).into_owned()
                             }
-                            KeyText::Value(i) => value_text(&row[i]),
+                            KeyText::Value(i) => binary::value_text(&row[i]),
                         })
                         .collect()
                 });

@@ -11,6 +11,7 @@ use sluice_core::{
 
 use super::filter::SnapshotFilter;
 use super::{toast, Context, PG_EPOCH_OFFSET_US};
+use crate::binary::{self, parse_binary};
 use crate::error::PgError;
 use crate::pgoutput::{Decoder, OldKind, PgOutput, TupleValue};
 use crate::text::{parse_column, Notes};
@@ -87,6 +88,25 @@ pub async fn on_message(
         PgOutput::Relation(rel) => {
             let table = catalog::relation_table(ctx.sql, &rel).await?;
             tracing::debug!(table = %table.name, columns = table.columns.len(), "relation");
+            if ctx.binary
+                && ctx.tables.contains(&table.name)
+                && !binary::table_binary_capable(&table)
+            {
+                ctx.stats.binary_refused.store(true, Ordering::Relaxed);
+                let column = table
+                    .columns
+                    .iter()
+                    .find(|c| {
+                        !binary::binary_capable(&c.pg_type)
+                            || (c.key && !binary::value_is_key_text(&c.pg_type))
+                    })
+                    .map(|c| format!("{} {}", c.name, c.type_name))
+                    .unwrap_or_default();
+                return Err(PgError::BinaryMode {
+                    table: table.name.to_string(),
+                    column,
+                });
+            }
             st.relations.insert(rel.id, table);
             return Ok(());
         }
@@ -278,8 +298,9 @@ async fn keep(
             .iter()
             .zip(t)
             .filter(|(c, _)| c.key)
-            .map(|(_, v)| match v {
+            .map(|(c, v)| match v {
                 TupleValue::Text(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                TupleValue::Binary(b) => binary::key_text(&c.pg_type, b),
                 _ => None,
             })
             .collect()
@@ -418,10 +439,12 @@ pub fn tuple_to_row(
                     table.name, c.name, c.type_name
                 ))
             }),
-            TupleValue::Binary(_) => Err(PgError::protocol(
-                "replication",
-                "binary tuple data received but binary mode was not requested",
-            )),
+            TupleValue::Binary(b) => parse_binary(&c.pg_type, b, c.nullable, notes).map_err(|e| {
+                PgError::Config(format!(
+                    "table {}, column {} ({}): {e}",
+                    table.name, c.name, c.type_name
+                ))
+            }),
         })
         .collect()
 }

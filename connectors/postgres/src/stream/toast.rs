@@ -28,14 +28,19 @@ pub async fn reselect(
         if !c.key {
             continue;
         }
-        match new.get(i) {
-            Some(TupleValue::Text(b)) => conds.push(format!(
-                "{} = {}",
-                quote_ident(&c.name),
-                quote_literal(&String::from_utf8_lossy(b))
-            )),
+        let text = match new.get(i) {
+            Some(TupleValue::Text(b)) => String::from_utf8_lossy(b).into_owned(),
+            Some(TupleValue::Binary(b)) => match crate::binary::key_text(&c.pg_type, b) {
+                Some(t) => t,
+                None => return Ok(None),
+            },
             _ => return Ok(None),
-        }
+        };
+        conds.push(format!(
+            "{} = {}",
+            quote_ident(&c.name),
+            quote_literal(&text)
+        ));
     }
     if conds.is_empty() {
         return Ok(None);
