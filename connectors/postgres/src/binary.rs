@@ -93,12 +93,33 @@ pub fn value_is_key_text(ty: &TypeInfo) -> bool {
 /// PostgreSQL's text of a value of a type for which [`value_is_key_text`] holds.
 pub fn value_text(v: &Value) -> String {
     match v {
-        Value::Int16(n) => n.to_string(),
-        Value::Int32(n) => n.to_string(),
-        Value::Int64(n) => n.to_string(),
+        Value::Int16(n) => int_text(*n as i64),
+        Value::Int32(n) => int_text(*n as i64),
+        Value::Int64(n) => int_text(*n),
         Value::Text(s) | Value::Uuid(s) => s.clone(),
         _ => String::new(),
     }
+}
+
+/// An integer's decimal text (without the formatting machinery: this runs per row).
+fn int_text(n: i64) -> String {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut u = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(buf.len() - i + 1);
+    if n < 0 {
+        s.push('-');
+    }
+    buf[i..].iter().for_each(|&c| s.push(c as char));
+    s
 }
 
 /// Whether a table's rows can be read in binary: every column has a binary reader and
@@ -365,10 +386,12 @@ pub fn numeric_text(b: &[u8]) -> Result<String, &'static str> {
     if weight < 0 {
         s.push('0');
     } else {
-        use std::fmt::Write;
-        let _ = write!(s, "{}", digit(0));
+        // The first group without leading zeros, the others as 4 digits.
+        let first = group(digit(0));
+        let skip = first.iter().take(3).take_while(|&&c| c == b'0').count();
+        first[skip..].iter().for_each(|&c| s.push(c as char));
         for i in 1..=weight {
-            let _ = write!(s, "{:04}", digit(i));
+            group(digit(i)).iter().for_each(|&c| s.push(c as char));
         }
     }
     if dscale > 0 {
@@ -376,13 +399,22 @@ pub fn numeric_text(b: &[u8]) -> Result<String, &'static str> {
         let start = s.len();
         let mut i = weight + 1;
         while s.len() - start < dscale as usize {
-            use std::fmt::Write;
-            let _ = write!(s, "{:04}", digit(i));
+            group(digit(i)).iter().for_each(|&c| s.push(c as char));
             i += 1;
         }
         s.truncate(start + dscale as usize);
     }
     Ok(s)
+}
+
+/// A base-10000 digit as 4 ASCII digits.
+fn group(d: u16) -> [u8; 4] {
+    [
+        b'0' + (d / 1000) as u8,
+        b'0' + (d / 100 % 10) as u8,
+        b'0' + (d / 10 % 10) as u8,
+        b'0' + (d % 10) as u8,
+    ]
 }
 
 fn uuid_text(b: &[u8]) -> Result<String, &'static str> {
@@ -481,6 +513,13 @@ mod tests {
                 Ok(*want),
                 "{n} {w} {s} {d} {digits:?}"
             );
+        }
+    }
+
+    #[test]
+    fn int_text_matches_display() {
+        for n in [0, 7, -7, 10, 99, -100, i64::MAX, i64::MIN, 1234567890] {
+            assert_eq!(int_text(n), n.to_string());
         }
     }
 
