@@ -37,6 +37,7 @@ fn insert_update_delete_arrive_decoded_with_keys() {
     create_orders(&pg);
     // A row that exists before sluice starts: the initial snapshot reads it.
     pg.psql("INSERT INTO orders VALUES (1, 'ada', 10.50, NULL, '2024-05-01 10:00:00+00', false, 3, '2024-05-01')");
+    pg.psql("ANALYZE orders");
 
     let setup = Setup::new();
     let config = setup.write_config(&pg, &broker.bootstrap(), &["public.orders"], "");
@@ -141,6 +142,9 @@ fn insert_update_delete_arrive_decoded_with_keys() {
         "sluice_registry_requests_total{code=\"200\",op=\"register\"} 2",
         "sluice_queue_capacity_events 4096",
         "sluice_snapshot_running 0",
+        // Per-table progress: one row read, as the planner estimated after ANALYZE.
+        "sluice_snapshot_table_rows{table=\"public.orders\"} 1",
+        "sluice_snapshot_table_rows_estimate{table=\"public.orders\"} 1",
         "sluice_schema_incompatible_total 0",
         "sluice_registry_skipped_records 0",
     ] {

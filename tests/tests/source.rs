@@ -269,3 +269,38 @@ fn binary_tuples_until_a_ddl_adds_a_column_they_cannot_carry_then_text() {
     );
     s.terminate();
 }
+
+/// A table without a key under REPLICA IDENTITY FULL: PostgreSQL flags every column as
+/// key, so a column type whose key text is not its value (float8 here) rules binary tuples
+/// out. The start-up check must agree with the stream (no needless reconnect), the
+/// snapshot's rows carry the same key as the stream's, and a null in the row is a null
+/// in the key.
+#[test]
+fn keyless_full_identity_tables_are_judged_for_binary_as_the_stream_sees_them() {
+    let e = env("CREATE TABLE f (a int, x float8); ALTER TABLE f REPLICA IDENTITY FULL; INSERT INTO f VALUES (1, 1.5)");
+    let mut s = e.start(&["public.f"], "");
+    let (_, m) = s.admin_get("/metrics").unwrap();
+    assert!(
+        m.contains("sluice_source_binary_tuples 0"),
+        "every column is a key column and float8's key text is not its value: text tuples\n{m}"
+    );
+    e.pg.psql("INSERT INTO f VALUES (2, 2.5); UPDATE f SET x = 3.5 WHERE a = 1; INSERT INTO f VALUES (3, NULL)");
+    let recs = e.read("shop.public.f", 4);
+    assert!(
+        !s.log_text().contains("reconnecting in text mode"),
+        "{}",
+        s.log_text()
+    );
+    let keys: Vec<&serde_json::Value> = recs.iter().map(|r| &r["key"]).collect();
+    assert_eq!(
+        keys,
+        [
+            &json!({"a": 1, "x": 1.5}),
+            &json!({"a": 2, "x": 2.5}),
+            &json!({"a": 1, "x": 3.5}),
+            &json!({"a": 3, "x": null})
+        ],
+        "{recs:#?}"
+    );
+    s.terminate();
+}

@@ -54,6 +54,8 @@ pub struct Metrics {
     spill_txns: IntGauge,
     decoded_bytes: IntGauge,
     binary_tuples: IntGauge,
+    snapshot_table_rows: IntGaugeVec,
+    snapshot_table_estimate: IntGaugeVec,
     wal_status: IntGaugeVec,
     snapshot_rows: IntCounter,
     snapshot_overlap_skipped: IntCounter,
@@ -217,6 +219,17 @@ impl Metrics {
             "sluice_source_binary_tuples",
             "1 while the replication stream carries binary tuples (every captured column has a binary reader), 0 for text",
         );
+        let per_table = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &["table"]).expect("valid metric")
+        };
+        let snapshot_table_rows = per_table(
+            "sluice_snapshot_table_rows",
+            "Rows the running (or last) snapshot read from the table",
+        );
+        let snapshot_table_estimate = per_table(
+            "sluice_snapshot_table_rows_estimate",
+            "The table's row estimate (pg_class.reltuples) when its snapshot started; absent before its first ANALYZE",
+        );
         let wal_status = IntGaugeVec::new(
             Opts::new(
                 "sluice_slot_wal_status",
@@ -287,6 +300,8 @@ impl Metrics {
             Box::new(spill_txns.clone()),
             Box::new(decoded_bytes.clone()),
             Box::new(binary_tuples.clone()),
+            Box::new(snapshot_table_rows.clone()),
+            Box::new(snapshot_table_estimate.clone()),
             Box::new(wal_status.clone()),
             Box::new(snapshot_rows.clone()),
             Box::new(snapshot_overlap_skipped.clone()),
@@ -330,6 +345,8 @@ impl Metrics {
             spill_txns,
             decoded_bytes,
             binary_tuples,
+            snapshot_table_rows,
+            snapshot_table_estimate,
             wal_status,
             snapshot_rows,
             snapshot_overlap_skipped,
@@ -425,6 +442,22 @@ impl Metrics {
         }
         self.binary_tuples
             .set(i64::from(s.binary_mode.load(Ordering::Relaxed)));
+        let tables = s
+            .snapshot_tables
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
+        for p in tables {
+            let label = p.table.to_string();
+            self.snapshot_table_rows
+                .with_label_values(&[label.as_str()])
+                .set(p.rows as i64);
+            if let Some(e) = p.estimate {
+                self.snapshot_table_estimate
+                    .with_label_values(&[label.as_str()])
+                    .set(e as i64);
+            }
+        }
         let confirmed = s.confirmed_lsn.load(Ordering::Relaxed);
         if confirmed > 0 {
             self.confirmed_lsn.set(confirmed as f64);

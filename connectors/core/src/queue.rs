@@ -2,8 +2,11 @@
 //!
 //! A source hands over [`EventBatch`]es (one channel operation and at most one wake-up
 //! per batch instead of per event), while the bound is a number of events: a batch takes
-//! one permit per event from a semaphore and gives them back when the sink drops it. When
-//! the sink is slow the source waits for permits, and stops reading (backpressure).
+//! one permit per event from a semaphore and gives them back when the sink takes its
+//! events out (or drops it). When the sink is slow the source waits for permits, and stops
+//! reading (backpressure). What is held between source and sink is therefore at most the
+//! capacity in the queue plus the one batch the sink is working through (a batch larger
+//! than the whole queue takes every permit and passes alone).
 
 use std::sync::Arc;
 
@@ -11,7 +14,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::{EventBatch, SourceEvent};
 
-/// A queue for at most `capacity` events (at least 1).
+/// A queue for at most `capacity` events (at least 1) waiting for the sink.
 pub fn event_queue(capacity: usize) -> (EventSender, EventReceiver) {
     let capacity = capacity.max(1);
     let (tx, rx) = mpsc::unbounded_channel();
@@ -94,7 +97,7 @@ pub struct Batch {
 impl IntoIterator for Batch {
     type Item = SourceEvent;
     type IntoIter = std::vec::IntoIter<SourceEvent>;
-    /// The events; the room is given back once they are taken out.
+    /// The events; the room is given back now: events the sink holds no longer count.
     fn into_iter(self) -> Self::IntoIter {
         self.events.into_iter()
     }

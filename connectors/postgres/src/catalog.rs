@@ -329,6 +329,22 @@ pub async fn table_by_oid(client: &Client, oid: u32) -> Result<Option<Table>, Pg
     }))
 }
 
+/// The key columns as the replication stream flags them: a table under REPLICA IDENTITY
+/// FULL without a primary key or identity index is identified by its whole row, so
+/// pgoutput flags every column (as [`relation_to_table`] reads it). Returns whether the
+/// table has a key of its own (an index, usable to order and resume a snapshot).
+pub fn key_as_streamed(table: &mut Table) -> bool {
+    if table.has_key() {
+        return true;
+    }
+    if table.replica_identity == 'f' {
+        for c in &mut table.columns {
+            c.key = true;
+        }
+    }
+    false
+}
+
 /// The text of a constant default expression as PostgreSQL prints it
 /// (`42`, `'-1'::integer`, `'abc'::text`, `(-1)`, `true`); `None` for anything computed.
 pub fn constant_default(expr: &str) -> Option<String> {
@@ -562,6 +578,22 @@ pub async fn load_types(client: &Client, roots: &[u32]) -> Result<TypeCatalog, P
     Ok(cat)
 }
 
+/// The planner's row estimate of a table (`pg_class.reltuples`); `None` before its first
+/// VACUUM/ANALYZE.
+pub async fn row_estimate(client: &Client, oid: u32) -> Result<Option<u64>, PgError> {
+    let row = client
+        .query_one(
+            "SELECT reltuples::float8 FROM pg_catalog.pg_class WHERE oid = $1",
+            &[&oid],
+        )
+        .await
+        .map_err(PgError::sql("read the table's row estimate"))?;
+    let n: f64 = row
+        .try_get(0)
+        .map_err(PgError::sql("read the table's row estimate"))?;
+    Ok((n >= 0.0).then_some(n.round() as u64))
+}
+
 pub async fn table_oid(client: &Client, t: &TableName) -> Result<u32, PgError> {
     let row = client
         .query_opt(
@@ -603,8 +635,10 @@ fn merge_relation(rel: &crate::pgoutput::Relation, catalog: Option<&Table>) -> T
                 ),
                 // By name: the catalog may already be a later shape (type changed since).
                 default_text: cat.and_then(|cc| cc.default_text.clone()),
-                // Unknown to the catalog (dropped since): nullable is the safe choice.
-                nullable: cat.is_none_or(|cc| cc.nullable) && !c.key,
+                // Unknown to the catalog (dropped since): nullable is the safe choice. Key
+                // columns are NOT NULL, except the whole row under REPLICA IDENTITY FULL.
+                nullable: cat.is_none_or(|cc| cc.nullable)
+                    && !(c.key && rel.replica_identity != b'f'),
                 // With REPLICA IDENTITY FULL every column is flagged: key by the primary
                 // key when there is one.
                 key: if rel.replica_identity == b'f' && catalog.is_some_and(Table::has_key) {

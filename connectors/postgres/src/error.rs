@@ -66,6 +66,9 @@ pub enum PgError {
     },
     #[error("unexpected message from PostgreSQL during {context}: {detail}")]
     Protocol { context: String, detail: String },
+    /// Rows that do not read: reading them again gives the same bytes, so no retry.
+    #[error("cannot read {context}: {detail}. Sluice does not understand what PostgreSQL sent; report it with the table's definition (\\d+ in psql) and the server version")]
+    Malformed { context: String, detail: String },
     #[error("cannot decode replication stream: {0}")]
     Decode(#[from] DecodeError),
     #[error("{0}")]
@@ -97,6 +100,7 @@ impl Classify for PgError {
                 ErrorClass::Transient
             }
             PgError::Decode(_)
+            | PgError::Malformed { .. }
             | PgError::Config(_)
             | PgError::UnsupportedAuth(_)
             | PgError::PipelineClosed => ErrorClass::Permanent,
@@ -180,6 +184,17 @@ mod tests {
             (
                 PgError::Decode(DecodeError::new("Begin", 3, "truncated")),
                 ErrorClass::Permanent,
+            ),
+            (
+                PgError::Malformed {
+                    context: "the snapshot of public.t".into(),
+                    detail: "a row has 2 fields, the query selects 3".into(),
+                },
+                ErrorClass::Permanent,
+            ),
+            (
+                PgError::protocol("START_REPLICATION", "odd"),
+                ErrorClass::Transient,
             ),
         ];
         for (err, want) in cases {

@@ -92,6 +92,8 @@ pub struct SourceStats {
     /// pg_replication_slots.wal_status (reserved, extended, unreserved, lost).
     pub wal_status: Mutex<String>,
     pub snapshot_rows: AtomicU64,
+    /// Per table of the running (or last) snapshot: rows read and the planner's estimate.
+    pub snapshot_tables: Mutex<Vec<TableProgress>>,
     pub snapshot_tables_remaining: AtomicU64,
     /// Streamed changes skipped because a resumed snapshot's later piece holds them.
     pub snapshot_overlap_skipped: AtomicU64,
@@ -180,6 +182,17 @@ pub struct SourceStatus {
     pub streaming: bool,
 }
 
+/// How far the snapshot of one table got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableProgress {
+    pub table: TableName,
+    /// Rows read by this run (a resumed table counts from where it resumed).
+    pub rows: u64,
+    /// `pg_class.reltuples` when the table was started; `None` if never analyzed.
+    pub estimate: Option<u64>,
+    pub done: bool,
+}
+
 /// Whether every column of every table can be read from pgoutput's binary tuples.
 async fn all_binary_capable(
     sql: &tokio_postgres::Client,
@@ -187,9 +200,12 @@ async fn all_binary_capable(
 ) -> Result<bool, PgError> {
     for t in tables {
         let oid = catalog::table_oid(sql, t).await?;
-        match catalog::table_by_oid(sql, oid).await? {
-            Some(table) if binary::table_binary_capable(&table) => {}
-            _ => return Ok(false),
+        let Some(mut table) = catalog::table_by_oid(sql, oid).await? else {
+            return Ok(false);
+        };
+        catalog::key_as_streamed(&mut table);
+        if !binary::table_binary_capable(&table) {
+            return Ok(false);
         }
     }
     Ok(true)

@@ -22,8 +22,50 @@ use crate::copy::{self, CopyDecoder, Format};
 use crate::error::PgError;
 use crate::text::{parse_column, Notes};
 
-/// Rows between updates of the snapshot's row counter and value notes.
+/// Rows between updates of the snapshot's row counters and value notes.
 const COUNT_EVERY: u64 = 5_000;
+/// How often a long table's progress is logged.
+const PROGRESS_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Registers a table's progress entry; returns its index.
+fn progress_start(stats: &crate::SourceStats, t: &TableName, estimate: Option<u64>) -> usize {
+    let mut tables = stats
+        .snapshot_tables
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    tables.retain(|p| p.table != *t);
+    tables.push(crate::TableProgress {
+        table: t.clone(),
+        rows: 0,
+        estimate,
+        done: false,
+    });
+    tables.len() - 1
+}
+
+fn progress_set(stats: &crate::SourceStats, slot: usize, rows: u64, done: bool) {
+    let mut tables = stats
+        .snapshot_tables
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = tables.get_mut(slot) {
+        p.rows = rows;
+        p.done = done;
+    }
+}
+
+fn log_progress(t: &TableName, rows: u64, estimate: Option<u64>) {
+    match estimate.filter(|&e| e > 0) {
+        Some(e) => tracing::info!(
+            table = %t,
+            rows,
+            estimate = e,
+            percent = ((rows as f64 / e as f64) * 100.0).min(100.0).round() as u64,
+            "snapshot progress"
+        ),
+        None => tracing::info!(table = %t, rows, "snapshot progress"),
+    }
+}
 
 /// Where a key column's text (for the progress a row carries) comes from.
 enum KeyText {
@@ -104,13 +146,16 @@ pub async fn run(
     let mut held: Option<Change> = None;
     for (i, t) in todo.iter().enumerate() {
         let oid = catalog::table_oid(&client, t).await?;
-        let table =
-            Arc::new(catalog::table_by_oid(&client, oid).await?.ok_or_else(|| {
-                PgError::Config(format!("table {t} vanished during the snapshot"))
-            })?);
+        let mut table = catalog::table_by_oid(&client, oid)
+            .await?
+            .ok_or_else(|| PgError::Config(format!("table {t} vanished during the snapshot")))?;
+        // Events keyed as the stream keys them; the order (and resume point) only by a
+        // key of the table's own: a whole row may hold types without an order.
+        let own_key = catalog::key_as_streamed(&mut table);
+        let table = Arc::new(table);
         let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
         let key_idx: Vec<usize> = (0..table.columns.len())
-            .filter(|&i| table.columns[i].key)
+            .filter(|&i| own_key && table.columns[i].key)
             .collect();
         let key_cols: Vec<&str> = key_idx.iter().map(|&i| cols[i].as_str()).collect();
         // Binary when every column has a binary reader (cheaper for both sides); the key
@@ -178,17 +223,21 @@ pub async fn run(
         let mut decoder = CopyDecoder::new(format);
         let mut raw = copy::Row::default();
         let mut notes = Notes::keeping(plan.keep_special_numerics);
+        let estimate = catalog::row_estimate(&client, oid).await?;
+        tracing::info!(table = %t, estimate = ?estimate, format = ?format, "snapshot of table started");
+        let progress_slot = progress_start(stats, t, estimate);
+        let mut last_log = std::time::Instant::now();
         let mut rows_done = 0u64;
         let mut counted = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(PgError::sql(format!("read snapshot of {t}")))?;
             decoder.push(&chunk);
-            while decoder.next_row(&mut raw).map_err(|e| PgError::Protocol {
+            while decoder.next_row(&mut raw).map_err(|e| PgError::Malformed {
                 context: format!("the snapshot of {t}"),
                 detail: e.to_string(),
             })? {
                 if raw.fields.len() != select.len() {
-                    return Err(PgError::Protocol {
+                    return Err(PgError::Malformed {
                         context: format!("the snapshot of {t}"),
                         detail: format!(
                             "a row has {} fields, the query selects {}",
@@ -207,8 +256,9 @@ pub async fn run(
                             }
                             Format::Text => parse_column(c, b, &mut notes),
                         }
-                        .map_err(|e| {
-                            PgError::Config(format!("snapshot of {t}, column {}: {e}", c.name))
+                        .map_err(|e| PgError::Malformed {
+                            context: format!("the snapshot of {t}, column {}", c.name),
+                            detail: e.to_string(),
                         })?,
                     });
                 }
@@ -250,10 +300,15 @@ pub async fn run(
                     counted = rows_done;
                     notes.record(stats, t);
                     notes = Notes::keeping(plan.keep_special_numerics);
+                    progress_set(stats, progress_slot, rows_done, false);
+                    if last_log.elapsed() >= PROGRESS_LOG_EVERY {
+                        last_log = std::time::Instant::now();
+                        log_progress(t, rows_done, estimate);
+                    }
                 }
             }
         }
-        decoder.finish().map_err(|e| PgError::Protocol {
+        decoder.finish().map_err(|e| PgError::Malformed {
             context: format!("the snapshot of {t}"),
             detail: e.to_string(),
         })?;
@@ -261,6 +316,7 @@ pub async fn run(
             .snapshot_rows
             .fetch_add(rows_done - counted, Ordering::Relaxed);
         notes.record(stats, t);
+        progress_set(stats, progress_slot, rows_done, true);
         stats
             .snapshot_tables_remaining
             .fetch_sub(1, Ordering::Relaxed);

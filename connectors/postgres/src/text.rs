@@ -359,8 +359,15 @@ fn parse_digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 
 /// An interval in the `postgres` (default), `postgres_verbose` or `iso_8601`
 /// IntervalStyle to (months, days, microseconds).
+/// PostgreSQL 17's `infinity` / `-infinity` are every field at its maximum / minimum,
+/// as in the binary form.
 pub fn parse_interval(s: &str) -> Option<(i32, i32, i64)> {
     let s = s.trim();
+    match s {
+        "infinity" => return Some((i32::MAX, i32::MAX, i64::MAX)),
+        "-infinity" => return Some((i32::MIN, i32::MIN, i64::MIN)),
+        _ => {}
+    }
     if let Some(iso) = s.strip_prefix('P') {
         return parse_interval_iso(iso);
     }
@@ -821,6 +828,24 @@ mod tests {
                     months: 0,
                     days: 0,
                     micros: i64::MAX,
+                },
+            ),
+            (
+                oid::INTERVAL,
+                "infinity",
+                Value::Interval {
+                    months: i32::MAX,
+                    days: i32::MAX,
+                    micros: i64::MAX,
+                },
+            ),
+            (
+                oid::INTERVAL,
+                "-infinity",
+                Value::Interval {
+                    months: i32::MIN,
+                    days: i32::MIN,
+                    micros: i64::MIN,
                 },
             ),
             (
