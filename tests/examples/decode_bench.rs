@@ -145,6 +145,11 @@ fn run_source(
             ddl_capture: false,
             keep_special_numerics: false,
             keyless_tables: Default::default(),
+            snapshot_parallelism: std::env::var("SNAPSHOT_PARALLELISM")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2),
+            snapshot_chunk_rows: 20_000,
         };
         let (tx, mut rx) = sluice_core::event_queue(4096);
         let (_ack_tx, ack_rx) = watch::channel(Lsn::ZERO);

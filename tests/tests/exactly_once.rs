@@ -375,9 +375,12 @@ fn snapshot_killed_mid_table_resumes_and_loses_and_duplicates_nothing() {
         setup,
         config,
     } = ledger_stack();
+    // Small key ranges read by three connections: kills land inside ranges read ahead.
     let env = [
         ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
         ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "30"),
+        ("SLUICE__SOURCE__POSTGRES__SNAPSHOT_PARALLELISM", "3"),
+        ("SLUICE__SOURCE__POSTGRES__SNAPSHOT_CHUNK_ROWS", "300"),
     ];
     let rt = runtime();
     // Rows to snapshot, then writes that go on through the snapshot and every kill: rows

@@ -304,3 +304,81 @@ fn keyless_full_identity_tables_are_judged_for_binary_as_the_stream_sees_them() 
     );
     s.terminate();
 }
+
+/// Large tables split into key ranges read by several connections: every row arrives
+/// once, in key order, the last one marked, for an integer key (ranges between minimum
+/// and maximum), a text key (ranges at the histogram's bounds) and a table too small to
+/// split; rows written meanwhile come from the stream.
+#[test]
+fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
+    let e = env("CREATE TABLE ints (id bigint PRIMARY KEY, v text); \
+         INSERT INTO ints SELECT i * 3, 'v' || i FROM generate_series(1, 3000) i; \
+         CREATE TABLE names (name text PRIMARY KEY, n int); \
+         INSERT INTO names SELECT md5(i::text), i FROM generate_series(1, 2000) i; \
+         CREATE TABLE small (id int PRIMARY KEY); INSERT INTO small VALUES (1), (2); \
+         ANALYZE");
+    let mut s = e.start(
+        &["public.ints", "public.names", "public.small"],
+        "    snapshot_parallelism: 3\n    snapshot_chunk_rows: 250\n",
+    );
+    e.pg.psql("INSERT INTO ints VALUES (1, 'streamed'); INSERT INTO names VALUES ('0', 0)");
+    let ints = e.read("shop.public.ints", 3001);
+    let ids: Vec<i64> = ints
+        .iter()
+        .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
+        .collect();
+    let want: Vec<i64> = (1..=3000).map(|i| i * 3).chain([1]).collect();
+    assert_eq!(
+        ids, want,
+        "integer key ranges: once each, in key order, then the insert"
+    );
+    let names = e.read("shop.public.names", 2001);
+    let got: Vec<&str> = names
+        .iter()
+        .map(|r| r["value"]["after"]["name"].as_str().unwrap())
+        .collect();
+    let order =
+        e.pg.psql("SELECT name FROM names WHERE n > 0 ORDER BY name");
+    let mut want: Vec<&str> = order.lines().collect();
+    want.push("0");
+    assert_eq!(
+        got, want,
+        "text key ranges: once each, in the database's key order"
+    );
+    let small = e.read("shop.public.small", 2);
+    assert_eq!(
+        small[1]["value"]["source"]["snapshot"],
+        json!("last"),
+        "{small:#?}"
+    );
+    for (i, r) in ints[..3000].iter().chain(&names[..2000]).enumerate() {
+        assert_eq!(r["value"]["op"], json!("r"), "record {i}: {r}");
+    }
+    let log = s.log_text();
+    // Without the terminal colours around `key=value`.
+    let plain = |l: &str| {
+        let mut out = String::new();
+        let mut rest = l;
+        while let Some(i) = rest.find('\x1b') {
+            out.push_str(&rest[..i]);
+            rest = rest[i..].split_once('m').map_or("", |(_, r)| r);
+        }
+        out + rest
+    };
+    let ranges: u64 = log
+        .lines()
+        .map(plain)
+        .find(|l| l.contains("snapshot started"))
+        .and_then(|l| l.split("ranges=").nth(1).map(str::to_string))
+        .and_then(|v| {
+            v.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|d| d.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no snapshot start line in:\n{log}"));
+    assert!(
+        ranges >= 20,
+        "3000 and 2000 rows in ranges of 250 rows, and a small table: expected about 12 + 8 + 1 ranges, got {ranges}"
+    );
+    s.terminate();
+}

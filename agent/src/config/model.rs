@@ -37,6 +37,13 @@ pub struct PostgresSection {
     pub tables: Vec<String>,
     #[serde(default)]
     pub snapshot: SnapshotSetting,
+    /// Connections reading the snapshot at once (each inside the same exported snapshot).
+    #[serde(default = "default_snapshot_parallelism")]
+    pub snapshot_parallelism: usize,
+    /// Rows per key range a large table is split into for parallel reading (0: never
+    /// split); a range read ahead is buffered, so memory grows with both settings.
+    #[serde(default = "default_snapshot_chunk_rows")]
+    pub snapshot_chunk_rows: u64,
     /// Seconds between standby status updates when idle.
     #[serde(default = "default_status_interval")]
     pub status_interval_secs: u64,
@@ -399,6 +406,12 @@ impl Default for AdminSection {
 
 fn default_name() -> String {
     "sluice".into()
+}
+fn default_snapshot_parallelism() -> usize {
+    2
+}
+fn default_snapshot_chunk_rows() -> u64 {
+    20_000
 }
 fn default_status_interval() -> u64 {
     10

@@ -264,6 +264,12 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     "must be at least 1",
                 ));
             }
+            if !(1..=64).contains(&pg.snapshot_parallelism) {
+                return Err(ConfigError::new(
+                    "source.postgres.snapshot_parallelism",
+                    "must be between 1 and 64 (connections reading the snapshot at once)",
+                ));
+            }
             Some(SourceConfig {
                 pg: pgcfg,
                 slot: pg.slot.clone(),
@@ -288,6 +294,8 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     prefixes: pg.messages.prefixes.clone(),
                 },
                 ddl_capture: pg.ddl_capture,
+                snapshot_parallelism: pg.snapshot_parallelism,
+                snapshot_chunk_rows: pg.snapshot_chunk_rows,
                 keep_special_numerics: false,
                 keyless_tables: match pg.keyless_tables {
                     super::KeylessTablesSetting::Refuse => sluice_postgres::KeylessTables::Refuse,

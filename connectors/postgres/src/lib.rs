@@ -130,6 +130,10 @@ pub struct SourceConfig {
     /// string) instead of nulling them where a null fits.
     pub keep_special_numerics: bool,
     pub keyless_tables: KeylessTables,
+    /// Connections reading the snapshot at once.
+    pub snapshot_parallelism: usize,
+    /// Rows per key range of a large table in the snapshot (0: never split).
+    pub snapshot_chunk_rows: u64,
 }
 
 /// Tables with neither a primary key nor a replica identity index (nor REPLICA

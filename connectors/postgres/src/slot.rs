@@ -191,6 +191,8 @@ async fn create_and_snapshot(
             tables: &cfg.tables,
             after: None,
             keep_special_numerics: cfg.keep_special_numerics,
+            parallelism: cfg.snapshot_parallelism,
+            chunk_rows: cfg.snapshot_chunk_rows,
         };
         if let Err(e) = snapshot::run(&cfg.pg, &cfg.tls, plan, tx, stats).await {
             // Without the slot, the next start snapshots again instead of silently
@@ -275,6 +277,8 @@ async fn resume_snapshot(
         tables: &tables,
         after: after.clone(),
         keep_special_numerics: cfg.keep_special_numerics,
+        parallelism: cfg.snapshot_parallelism,
+        chunk_rows: cfg.snapshot_chunk_rows,
     };
     let read = snapshot::run(&cfg.pg, &cfg.tls, plan, tx, stats).await;
     let _ = temp.terminate().await;

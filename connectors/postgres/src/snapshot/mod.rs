@@ -1,0 +1,324 @@
+//! The snapshot: every configured table read inside a database snapshot exported by a
+//! replication slot, so snapshot rows and streamed changes meet at exactly the slot's
+//! consistent point.
+//!
+//! Rows are read in key order and every row carries its key, so the progress committed
+//! with the rows says where the snapshot stopped. A crash mid-snapshot resumes after the
+//! last committed row in a new snapshot (a new *piece*, read at a later point); the stream
+//! then skips changes already contained in a piece's rows ([`crate::stream::filter`]).
+//!
+//! Several connections read at once, each inside the same exported snapshot: large
+//! tables are split into key ranges ([`split`]), and the ranges (of one table, then the
+//! next) are read in parallel while their rows are emitted in order, range after range,
+//! so the progress stays one position in (table, key) order. A range read ahead waits
+//! once its buffer (about one range) is full: memory is bounded by the number of
+//! connections times the range size.
+
+mod progress;
+mod read;
+mod split;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use sluice_core::{
+    Change, EventSender, Lsn, Op, Piece, RowKey, SnapshotMarker, SourceEvent, SourceInfo,
+    TableName, TxnInfo, MAX_EVENT_BATCH,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_postgres::Client;
+
+use crate::batch::BatchSender;
+use crate::catalog::{self, quote_literal};
+use crate::error::PgError;
+use crate::text::Notes;
+use read::{KeyedRow, Range, TablePlan};
+
+/// Rows between updates of the snapshot's row counter.
+const COUNT_EVERY: u64 = 5_000;
+
+/// What one snapshot piece reads, and where its rows go in the snapshot transaction.
+pub struct Plan<'a> {
+    /// The exported snapshot to read in.
+    pub snapshot_name: &'a str,
+    /// The snapshot transaction's commit LSN: the first piece's point (the main slot's
+    /// consistent point). Every piece's rows belong to this one source transaction.
+    pub commit_lsn: Lsn,
+    /// Ordinal of this piece's first row in the snapshot transaction.
+    pub first_ordinal: u64,
+    /// The point this piece reads at.
+    pub piece_lsn: Lsn,
+    /// Every table of the snapshot, in reading order.
+    pub tables: &'a [TableName],
+    /// Continue after this row; `None`: from the first table's start.
+    pub after: Option<RowKey>,
+    /// See [`crate::SourceConfig::keep_special_numerics`].
+    pub keep_special_numerics: bool,
+    /// Connections reading at once (at least 1).
+    pub parallelism: usize,
+    /// Rows per key range of a large table (0: never split).
+    pub chunk_rows: u64,
+}
+
+/// One range to read, in emission order.
+struct Chunk {
+    table: usize,
+    range: Range,
+    first_of_table: bool,
+    last_of_table: bool,
+}
+
+/// A range being read: its rows arrive on `rows`; the task gives back the connection.
+struct InFlight {
+    chunk: usize,
+    rows: mpsc::Receiver<Vec<KeyedRow>>,
+    task: JoinHandle<Result<(Client, Notes), PgError>>,
+}
+
+/// The ranges being read; their tasks stop with it (an error, or the sink gone).
+#[derive(Default)]
+struct Readers(VecDeque<InFlight>);
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            r.task.abort();
+        }
+    }
+}
+
+/// A connection inside the exported snapshot.
+async fn open_reader(
+    cfg: &tokio_postgres::Config,
+    tls: &crate::tls::TlsSettings,
+    snapshot_name: &str,
+) -> Result<Client, PgError> {
+    let client = catalog::connect_sql(cfg, tls).await?;
+    client
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            quote_literal(snapshot_name)
+        ))
+        .await
+        .map_err(PgError::sql("start snapshot transaction"))?;
+    Ok(client)
+}
+
+/// Reads the plan's rows and emits them as one source transaction at `commit_lsn`, with
+/// op `r`, preceded by the piece's description. Returns the number of rows read.
+pub async fn run(
+    cfg: &tokio_postgres::Config,
+    tls: &crate::tls::TlsSettings,
+    plan: Plan<'_>,
+    tx: &EventSender,
+    stats: &crate::SourceStats,
+) -> Result<u64, PgError> {
+    use std::sync::atomic::Ordering;
+    // Tables before the resume point's table are done.
+    let start = match &plan.after {
+        Some(a) => plan.tables.iter().position(|t| *t == a.table).unwrap_or(0),
+        None => 0,
+    };
+    let todo = &plan.tables[start..];
+    stats
+        .snapshot_tables_remaining
+        .store(todo.len() as u64, Ordering::Relaxed);
+    stats
+        .snapshot_started_us
+        .store(unix_micros_now(), Ordering::Relaxed);
+    let mut idle = vec![open_reader(cfg, tls, plan.snapshot_name).await?];
+
+    // Every table's shape and ranges, read in the snapshot before any row.
+    let mut tables: Vec<Arc<TablePlan>> = Vec::with_capacity(todo.len());
+    let mut chunks: Vec<Chunk> = Vec::new();
+    for (i, t) in todo.iter().enumerate() {
+        let resume_key = match &plan.after {
+            Some(a) if i == 0 => a.key.as_deref(),
+            _ => None,
+        };
+        let tp = TablePlan::new(&idle[0], t, resume_key).await?;
+        if i == 0 && plan.after.is_some() && !tp.resumed() {
+            tracing::warn!(table = %t, "the snapshot stopped inside a table without a key: reading it again from its start (rows already delivered are delivered again)");
+        }
+        let bounds = match tp.first_key() {
+            Some(k) if plan.parallelism > 1 => {
+                split::bounds(&idle[0], t, k, tp.estimate, plan.chunk_rows).await?
+            }
+            _ => Vec::new(),
+        };
+        let n = bounds.len() + 1;
+        for r in 0..n {
+            chunks.push(Chunk {
+                table: i,
+                range: Range {
+                    lower: r.checked_sub(1).map(|p| bounds[p].clone()),
+                    upper: bounds.get(r).cloned(),
+                },
+                first_of_table: r == 0,
+                last_of_table: r + 1 == n,
+            });
+        }
+        tables.push(Arc::new(tp));
+    }
+    let parallelism = plan.parallelism.clamp(1, chunks.len().max(1));
+    for _ in 1..parallelism {
+        idle.push(open_reader(cfg, tls, plan.snapshot_name).await?);
+    }
+    // A range read ahead buffers about one range.
+    let buffer = (plan.chunk_rows as usize)
+        .div_ceil(MAX_EVENT_BATCH)
+        .clamp(2, 4096);
+    tracing::info!(
+        tables = todo.len(),
+        ranges = chunks.len(),
+        connections = parallelism,
+        "snapshot started"
+    );
+
+    let now_us = unix_micros_now();
+    let mut out = BatchSender::new(tx);
+    out.push(SourceEvent::Begin(TxnInfo {
+        xid: 0,
+        final_lsn: plan.commit_lsn,
+        commit_ts_us: now_us,
+    }))
+    .await?;
+    out.push(SourceEvent::SnapshotPiece {
+        piece: Piece {
+            lsn: plan.piece_lsn,
+            after: plan.after.clone(),
+        },
+        tables: plan.tables.to_vec(),
+    })
+    .await?;
+
+    let mut ordinal = plan.first_ordinal;
+    // One row is held back so the very last can carry the `last` marker.
+    let mut held: Option<Change> = None;
+    let mut readers = Readers::default();
+    let mut next = 0;
+    let mut started = usize::MAX; // the chunk whose table start was recorded
+    let mut slot = 0;
+    let mut rows_done = 0u64;
+    let mut counted = 0u64;
+    let mut last_log = std::time::Instant::now();
+    loop {
+        while next < chunks.len() {
+            let Some(client) = idle.pop() else { break };
+            let (rows_tx, rows) = mpsc::channel(buffer);
+            let task = tokio::spawn(read::read_range(
+                client,
+                tables[chunks[next].table].clone(),
+                chunks[next].range.clone(),
+                plan.keep_special_numerics,
+                rows_tx,
+            ));
+            readers.0.push_back(InFlight {
+                chunk: next,
+                rows,
+                task,
+            });
+            next += 1;
+        }
+        let Some(head) = readers.0.front_mut() else {
+            break;
+        };
+        let chunk = &chunks[head.chunk];
+        let tp = &tables[chunk.table];
+        let t = &tp.name;
+        if chunk.first_of_table && started != head.chunk {
+            started = head.chunk;
+            tracing::info!(table = %t, estimate = ?tp.estimate, format = ?tp.format(), "snapshot of table started");
+            slot = progress::start(stats, t, tp.estimate);
+            rows_done = 0;
+            counted = 0;
+            last_log = std::time::Instant::now();
+        }
+        match head.rows.recv().await {
+            Some(rows) => {
+                for (row, row_key) in rows {
+                    if let Some(prev) = held.take() {
+                        out.push(SourceEvent::Change(prev)).await?;
+                    }
+                    held = Some(Change {
+                        table: tp.table.clone(),
+                        op: Op::Read,
+                        before: None,
+                        after: Some(row),
+                        source: SourceInfo {
+                            lsn: plan.piece_lsn,
+                            commit_lsn: plan.commit_lsn,
+                            ordinal,
+                            xid: None,
+                            commit_ts_us: now_us,
+                            snapshot: SnapshotMarker::True,
+                            row_key,
+                        },
+                    });
+                    ordinal += 1;
+                    rows_done += 1;
+                }
+                if rows_done - counted >= COUNT_EVERY {
+                    stats
+                        .snapshot_rows
+                        .fetch_add(rows_done - counted, Ordering::Relaxed);
+                    counted = rows_done;
+                    progress::set(stats, slot, rows_done, false);
+                    if last_log.elapsed() >= progress::LOG_EVERY {
+                        last_log = std::time::Instant::now();
+                        progress::log(t, rows_done, tp.estimate);
+                    }
+                }
+            }
+            None => {
+                let done = readers.0.pop_front().expect("the head range");
+                let (client, notes) = done.task.await.map_err(|e| PgError::Malformed {
+                    context: format!("the snapshot of {t}"),
+                    detail: format!("the reading task failed: {e}"),
+                })??;
+                notes.record(stats, t);
+                idle.push(client);
+                if chunk.last_of_table {
+                    stats
+                        .snapshot_rows
+                        .fetch_add(rows_done - counted, Ordering::Relaxed);
+                    counted = rows_done;
+                    progress::set(stats, slot, rows_done, true);
+                    stats
+                        .snapshot_tables_remaining
+                        .fetch_sub(1, Ordering::Relaxed);
+                    tracing::info!(table = %t, rows = rows_done, resumed = chunk.table == 0 && tp.resumed(), "snapshot of table done");
+                }
+            }
+        }
+    }
+    if let Some(mut last) = held.take() {
+        last.source.snapshot = SnapshotMarker::Last;
+        out.push(SourceEvent::Change(last)).await?;
+    }
+    for client in &idle {
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(PgError::sql("end snapshot transaction"))?;
+    }
+    stats
+        .snapshot_finished_us
+        .store(unix_micros_now(), Ordering::Relaxed);
+    out.push(SourceEvent::Commit {
+        commit_lsn: plan.commit_lsn,
+        end_lsn: plan.commit_lsn,
+        commit_ts_us: now_us,
+    })
+    .await?;
+    out.flush().await?;
+    Ok(ordinal - plan.first_ordinal)
+}
+
+pub fn unix_micros_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,250 @@
+//! Reading one range of one table: `COPY (SELECT … WHERE range ORDER BY key) TO STDOUT`
+//! (binary when every column has a binary reader) parsed into rows as the bytes arrive,
+//! handed on in batches through a bounded channel.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use sluice_core::{Row, Table, TableName, Value, MAX_EVENT_BATCH};
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use crate::binary;
+use crate::catalog::{self, qualified, quote_ident, quote_literal};
+use crate::copy::{self, CopyDecoder, Format};
+use crate::error::PgError;
+use crate::text::{parse_column, Notes};
+
+/// A row and, for a table with a key, its key columns as PostgreSQL prints them.
+pub type KeyedRow = (Row, Option<Arc<[String]>>);
+
+/// Where a key column's text (for the progress a row carries) comes from.
+enum KeyText {
+    /// A field of the COPY row, as text.
+    Field(usize),
+    /// The column's value, whose text is exactly PostgreSQL's.
+    Value(usize),
+}
+
+/// How one table is read (shared by its ranges).
+pub struct TablePlan {
+    pub name: TableName,
+    pub table: Arc<Table>,
+    pub estimate: Option<u64>,
+    format: Format,
+    select: Vec<String>,
+    /// The table's own key columns (quoted): the order rows are read and emitted in.
+    order: Vec<String>,
+    key_text: Vec<KeyText>,
+    /// Only rows after the resume point (a condition on the key).
+    resume: Option<String>,
+}
+
+impl TablePlan {
+    /// Reads the table's shape (in the snapshot) and decides how to read it.
+    /// `resume_key`: continue after this key (the table where the last stop was).
+    pub async fn new(
+        client: &Client,
+        t: &TableName,
+        resume_key: Option<&[String]>,
+    ) -> Result<TablePlan, PgError> {
+        let oid = catalog::table_oid(client, t).await?;
+        let mut table = catalog::table_by_oid(client, oid)
+            .await?
+            .ok_or_else(|| PgError::Config(format!("table {t} vanished during the snapshot")))?;
+        // Events keyed as the stream keys them; the order (and resume point) only by a
+        // key of the table's own: a whole row may hold types without an order.
+        let own_key = catalog::key_as_streamed(&mut table);
+        let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let key_idx: Vec<usize> = (0..table.columns.len())
+            .filter(|&i| own_key && table.columns[i].key)
+            .collect();
+        let order: Vec<String> = key_idx.iter().map(|&i| cols[i].clone()).collect();
+        // Binary when every column has a binary reader (cheaper for both sides); the key
+        // text a row's progress carries comes from the value when its text is the value's,
+        // else from an extra `CAST(key AS text)` column.
+        let format = if table
+            .columns
+            .iter()
+            .all(|c| binary::binary_capable(&c.pg_type))
+        {
+            Format::Binary
+        } else {
+            Format::Text
+        };
+        let mut select = cols.clone();
+        let key_text: Vec<KeyText> = key_idx
+            .iter()
+            .map(|&i| {
+                if format == Format::Text {
+                    KeyText::Field(i)
+                } else if binary::value_is_key_text(&table.columns[i].pg_type) {
+                    KeyText::Value(i)
+                } else {
+                    select.push(format!("CAST({} AS text)", cols[i]));
+                    KeyText::Field(select.len() - 1)
+                }
+            })
+            .collect();
+        // The resume point's table continues after its key (untyped literals take the
+        // columns' types and collations, so the order is the index's).
+        let resume = match resume_key {
+            Some(k) if k.len() != order.len() => {
+                return Err(PgError::Config(format!(
+                    "cannot resume the snapshot of {t}: its key changed from {} to {} columns since the snapshot started. Fix: reset the position (delete the offsets record) to take a new snapshot",
+                    k.len(),
+                    order.len()
+                )));
+            }
+            Some(k) => {
+                let lits: Vec<String> = k.iter().map(|v| quote_literal(v)).collect();
+                Some(format!("({}) > ({})", order.join(", "), lits.join(", ")))
+            }
+            None => None,
+        };
+        let estimate = catalog::row_estimate(client, oid).await?;
+        Ok(TablePlan {
+            name: t.clone(),
+            table: Arc::new(table),
+            estimate,
+            format,
+            select,
+            order,
+            key_text,
+            resume,
+        })
+    }
+
+    /// The column ranges split on (the first of the table's own key), if any.
+    pub fn first_key(&self) -> Option<&sluice_core::Column> {
+        if self.order.is_empty() {
+            return None;
+        }
+        self.table.columns.iter().find(|c| c.key)
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn resumed(&self) -> bool {
+        self.resume.is_some()
+    }
+
+    /// The COPY statement for the range `(lower, upper]` of the first key column.
+    fn copy_statement(&self, lower: Option<&str>, upper: Option<&str>) -> String {
+        let mut conds: Vec<String> = self.resume.iter().cloned().collect();
+        if let Some(first) = self.order.first() {
+            if let Some(lo) = lower {
+                conds.push(format!("{first} > {}", quote_literal(lo)));
+            }
+            if let Some(hi) = upper {
+                conds.push(format!("{first} <= {}", quote_literal(hi)));
+            }
+        }
+        let mut query = format!(
+            "SELECT {} FROM {}",
+            self.select.join(", "),
+            qualified(&self.name)
+        );
+        if !conds.is_empty() {
+            query.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+        }
+        if !self.order.is_empty() {
+            query.push_str(&format!(" ORDER BY {}", self.order.join(", ")));
+        }
+        match self.format {
+            Format::Binary => format!("COPY ({query}) TO STDOUT (FORMAT binary)"),
+            Format::Text => format!("COPY ({query}) TO STDOUT"),
+        }
+    }
+}
+
+/// One range of a table.
+#[derive(Clone, Debug)]
+pub struct Range {
+    pub lower: Option<String>,
+    pub upper: Option<String>,
+}
+
+/// Reads `range` of `plan`'s table on `client` (inside the snapshot) and sends its rows,
+/// in key order, in batches. Returns the connection for the next range, and the value
+/// notes to record.
+pub async fn read_range(
+    client: Client,
+    plan: Arc<TablePlan>,
+    range: Range,
+    keep_special_numerics: bool,
+    out: mpsc::Sender<Vec<KeyedRow>>,
+) -> Result<(Client, Notes), PgError> {
+    let t = &plan.name;
+    let statement = plan.copy_statement(range.lower.as_deref(), range.upper.as_deref());
+    let stream = client
+        .copy_out(&statement)
+        .await
+        .map_err(PgError::sql(format!("read snapshot of {t}")))?;
+    let mut stream = std::pin::pin!(stream);
+    let mut decoder = CopyDecoder::new(plan.format);
+    let mut raw = copy::Row::default();
+    let mut notes = Notes::keeping(keep_special_numerics);
+    let malformed = |detail: String| PgError::Malformed {
+        context: format!("the snapshot of {t}"),
+        detail,
+    };
+    let mut batch: Vec<KeyedRow> = Vec::with_capacity(MAX_EVENT_BATCH);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(PgError::sql(format!("read snapshot of {t}")))?;
+        decoder.push(&chunk);
+        while decoder
+            .next_row(&mut raw)
+            .map_err(|e| malformed(e.to_string()))?
+        {
+            if raw.fields.len() != plan.select.len() {
+                return Err(malformed(format!(
+                    "a row has {} fields, the query selects {}",
+                    raw.fields.len(),
+                    plan.select.len()
+                )));
+            }
+            batch.push(parse_row(&plan, &raw, &mut notes)?);
+            if batch.len() == MAX_EVENT_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(MAX_EVENT_BATCH));
+                out.send(full).await.map_err(|_| PgError::PipelineClosed)?;
+            }
+        }
+    }
+    decoder.finish().map_err(|e| malformed(e.to_string()))?;
+    if !batch.is_empty() {
+        out.send(batch).await.map_err(|_| PgError::PipelineClosed)?;
+    }
+    Ok((client, notes))
+}
+
+fn parse_row(plan: &TablePlan, raw: &copy::Row, notes: &mut Notes) -> Result<KeyedRow, PgError> {
+    let mut row = Vec::with_capacity(plan.table.columns.len());
+    for (i, c) in plan.table.columns.iter().enumerate() {
+        row.push(match raw.get(i) {
+            None => Value::Null,
+            Some(b) => match plan.format {
+                Format::Binary => binary::parse_binary(&c.pg_type, b, c.nullable, notes),
+                Format::Text => parse_column(c, b, notes),
+            }
+            .map_err(|e| PgError::Malformed {
+                context: format!("the snapshot of {}, column {}", plan.name, c.name),
+                detail: e.to_string(),
+            })?,
+        });
+    }
+    let key: Option<Arc<[String]>> = (!plan.key_text.is_empty()).then(|| {
+        plan.key_text
+            .iter()
+            .map(|k| match *k {
+                KeyText::Field(f) => {
+                    String::from_utf8_lossy(raw.get(f).unwrap_or_default()).into_owned()
+                }
+                KeyText::Value(i) => binary::value_text(&row[i]),
+            })
+            .collect()
+    });
+    Ok((row, key))
+}
