@@ -307,18 +307,21 @@ fn keyless_full_identity_tables_are_judged_for_binary_as_the_stream_sees_them() 
 
 /// Large tables split into key ranges read by several connections: every row arrives
 /// once, in key order, the last one marked, for an integer key (ranges between minimum
-/// and maximum), a text key (ranges at the histogram's bounds) and a table too small to
-/// split; rows written meanwhile come from the stream.
+/// and maximum), a text key (ranges at the histogram's bounds), a two-column key whose
+/// first column has its own collation, and a table too small to split; rows written
+/// meanwhile come from the stream.
 #[test]
 fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
     let e = env("CREATE TABLE ints (id bigint PRIMARY KEY, v text); \
          INSERT INTO ints SELECT i * 3, 'v' || i FROM generate_series(1, 3000) i; \
          CREATE TABLE names (name text PRIMARY KEY, n int); \
          INSERT INTO names SELECT md5(i::text), i FROM generate_series(1, 2000) i; \
+         CREATE TABLE mc (a text COLLATE \"C\", b int, PRIMARY KEY (a, b)); \
+         INSERT INTO mc SELECT chr(65 + i % 7 + (i % 2) * 32) || (i % 200), i FROM generate_series(1, 1500) i; \
          CREATE TABLE small (id int PRIMARY KEY); INSERT INTO small VALUES (1), (2); \
          ANALYZE");
     let mut s = e.start(
-        &["public.ints", "public.names", "public.small"],
+        &["public.ints", "public.names", "public.mc", "public.small"],
         "    snapshot_parallelism: 3\n    snapshot_chunk_rows: 250\n",
     );
     e.pg.psql("INSERT INTO ints VALUES (1, 'streamed'); INSERT INTO names VALUES ('0', 0)");
@@ -345,6 +348,20 @@ fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
         got, want,
         "text key ranges: once each, in the database's key order"
     );
+    let mc = e.read("shop.public.mc", 1500);
+    let got: Vec<String> = mc
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}",
+                r["value"]["after"]["a"].as_str().unwrap(),
+                r["value"]["after"]["b"]
+            )
+        })
+        .collect();
+    let order = e.pg.psql("SELECT a || '|' || b FROM mc ORDER BY a, b");
+    let want: Vec<&str> = order.lines().collect();
+    assert_eq!(got, want, "two-column key: once each, in the key's order");
     let small = e.read("shop.public.small", 2);
     assert_eq!(
         small[1]["value"]["source"]["snapshot"],
@@ -377,8 +394,8 @@ fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
         })
         .unwrap_or_else(|| panic!("no snapshot start line in:\n{log}"));
     assert!(
-        ranges >= 20,
-        "3000 and 2000 rows in ranges of 250 rows, and a small table: expected about 12 + 8 + 1 ranges, got {ranges}"
+        ranges >= 25,
+        "3000, 2000 and 1500 rows in ranges of 250 rows, and a small table: expected about 12 + 8 + 6 + 1 ranges, got {ranges}"
     );
     s.terminate();
 }

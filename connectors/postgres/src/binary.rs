@@ -294,14 +294,7 @@ fn base(ty: &TypeInfo, b: &[u8], nullable: bool, notes: &mut Notes) -> Result<Va
             let micros = r.i64()?;
             let days = r.i32()?;
             let months = r.i32()?;
-            if sluice_core::value::interval_micros(months, days, micros).is_none() {
-                notes.clamped += 1;
-            }
-            Value::Interval {
-                months,
-                days,
-                micros,
-            }
+            crate::text::interval_value(months, days, micros, notes)
         }
         builtin::BIT | builtin::VARBIT => {
             let len = usize::try_from(r.i32()?).map_err(|_| "negative bit length")?;

@@ -70,7 +70,7 @@ pub async fn connect_sql(
         c
     };
     client
-        .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'")
+        .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'; SET standard_conforming_strings = on")
         .await
         .map_err(PgError::sql("set session parameters"))?;
     Ok(client)

@@ -69,6 +69,9 @@ pub enum PgError {
     /// Rows that do not read: reading them again gives the same bytes, so no retry.
     #[error("cannot read {context}: {detail}. Sluice does not understand what PostgreSQL sent; report it with the table's definition (\\d+ in psql) and the server version")]
     Malformed { context: String, detail: String },
+    /// A bug: a task of Sluice's failed.
+    #[error("internal error in Sluice ({0}); this is a bug: please report it with the log")]
+    Internal(String),
     #[error("cannot decode replication stream: {0}")]
     Decode(#[from] DecodeError),
     #[error("{0}")]
@@ -101,6 +104,7 @@ impl Classify for PgError {
             }
             PgError::Decode(_)
             | PgError::Malformed { .. }
+            | PgError::Internal(_)
             | PgError::Config(_)
             | PgError::UnsupportedAuth(_)
             | PgError::PipelineClosed => ErrorClass::Permanent,

@@ -242,14 +242,7 @@ fn base(ty: &TypeInfo, s: &str, nullable: bool, notes: &mut Notes) -> Result<Val
         builtin::INTERVAL => {
             let (months, days, micros) = parse_interval(s)
                 .ok_or("not an interval (IntervalStyle postgres, postgres_verbose or iso_8601)")?;
-            if sluice_core::value::interval_micros(months, days, micros).is_none() {
-                notes.clamped += 1;
-            }
-            Value::Interval {
-                months,
-                days,
-                micros,
-            }
+            interval_value(months, days, micros, notes)
         }
         builtin::BIT | builtin::VARBIT => {
             let (len, bytes) = parse_bits(s).ok_or("not a bit string")?;
@@ -359,6 +352,18 @@ fn parse_digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 
 /// An interval in the `postgres` (default), `postgres_verbose` or `iso_8601`
 /// IntervalStyle to (months, days, microseconds).
+/// An interval's value; one beyond the event format's range is counted as clamped.
+pub fn interval_value(months: i32, days: i32, micros: i64, notes: &mut Notes) -> Value {
+    if sluice_core::value::interval_micros(months, days, micros).is_none() {
+        notes.clamped += 1;
+    }
+    Value::Interval {
+        months,
+        days,
+        micros,
+    }
+}
+
 /// PostgreSQL 17's `infinity` / `-infinity` are every field at its maximum / minimum,
 /// as in the binary form.
 pub fn parse_interval(s: &str) -> Option<(i32, i32, i64)> {

@@ -33,7 +33,7 @@ use crate::batch::BatchSender;
 use crate::catalog::{self, quote_literal};
 use crate::error::PgError;
 use crate::text::Notes;
-use read::{KeyedRow, Range, TablePlan};
+use read::{Range, RangeBatch, TablePlan};
 
 /// Rows between updates of the snapshot's row counter.
 const COUNT_EVERY: u64 = 5_000;
@@ -72,7 +72,7 @@ struct Chunk {
 /// A range being read: its rows arrive on `rows`; the task gives back the connection.
 struct InFlight {
     chunk: usize,
-    rows: mpsc::Receiver<Vec<KeyedRow>>,
+    rows: mpsc::Receiver<RangeBatch>,
     task: JoinHandle<Result<(Client, Notes), PgError>>,
 }
 
@@ -88,21 +88,45 @@ impl Drop for Readers {
     }
 }
 
-/// A connection inside the exported snapshot.
+/// A connection inside the exported snapshot, holding ACCESS SHARE on every table to
+/// read from the start (as parallel pg_dump does): a DDL statement then waits for the
+/// whole snapshot instead of slipping in between two connections' reads of a table, where
+/// it would wait for one connection while the other waits for it, unseen by PostgreSQL's
+/// deadlock detector. The first connection waits for its locks; the others take them
+/// only if they are free at once (`wait` false).
 async fn open_reader(
     cfg: &tokio_postgres::Config,
     tls: &crate::tls::TlsSettings,
     snapshot_name: &str,
+    tables: &[TableName],
+    wait: bool,
 ) -> Result<Client, PgError> {
     let client = catalog::connect_sql(cfg, tls).await?;
+    let mut sql = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+        quote_literal(snapshot_name)
+    );
+    if !tables.is_empty() {
+        let list: Vec<String> = tables.iter().map(catalog::qualified).collect();
+        sql.push_str(&format!(
+            "; LOCK TABLE {} IN ACCESS SHARE MODE{}",
+            list.join(", "),
+            if wait { "" } else { " NOWAIT" }
+        ));
+    }
     client
-        .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
-            quote_literal(snapshot_name)
-        ))
+        .batch_execute(&sql)
         .await
         .map_err(PgError::sql("start snapshot transaction"))?;
     Ok(client)
+}
+
+/// Ends a reader's read-only transaction; nothing depends on it succeeding (the server
+/// may have ended an idle one already).
+async fn close_reader(client: Client) {
+    if let Err(e) = client.batch_execute("COMMIT").await {
+        tracing::debug!(error = %e, "ending a snapshot connection's transaction");
+    }
 }
 
 /// Reads the plan's rows and emits them as one source transaction at `commit_lsn`, with
@@ -115,30 +139,34 @@ pub async fn run(
     stats: &crate::SourceStats,
 ) -> Result<u64, PgError> {
     use std::sync::atomic::Ordering;
-    // Tables before the resume point's table are done.
-    let start = match &plan.after {
-        Some(a) => plan.tables.iter().position(|t| *t == a.table).unwrap_or(0),
-        None => 0,
-    };
-    let todo = &plan.tables[start..];
+    // Tables before the resume point's table are done. A resume point in a table no
+    // longer configured says nothing about the others: read them all.
+    let resume_at = plan
+        .after
+        .as_ref()
+        .and_then(|a| plan.tables.iter().position(|t| *t == a.table));
+    if plan.after.is_some() && resume_at.is_none() {
+        tracing::warn!("the snapshot stopped in a table no longer configured: reading every configured table from its start (rows already delivered are delivered again)");
+    }
+    let todo = &plan.tables[resume_at.unwrap_or(0)..];
     stats
         .snapshot_tables_remaining
         .store(todo.len() as u64, Ordering::Relaxed);
     stats
         .snapshot_started_us
         .store(unix_micros_now(), Ordering::Relaxed);
-    let mut idle = vec![open_reader(cfg, tls, plan.snapshot_name).await?];
+    let mut idle = vec![open_reader(cfg, tls, plan.snapshot_name, todo, true).await?];
 
     // Every table's shape and ranges, read in the snapshot before any row.
     let mut tables: Vec<Arc<TablePlan>> = Vec::with_capacity(todo.len());
     let mut chunks: Vec<Chunk> = Vec::new();
     for (i, t) in todo.iter().enumerate() {
         let resume_key = match &plan.after {
-            Some(a) if i == 0 => a.key.as_deref(),
+            Some(a) if i == 0 && resume_at.is_some() => a.key.as_deref(),
             _ => None,
         };
         let tp = TablePlan::new(&idle[0], t, resume_key).await?;
-        if i == 0 && plan.after.is_some() && !tp.resumed() {
+        if i == 0 && resume_at.is_some() && !tp.resumed() {
             tracing::warn!(table = %t, "the snapshot stopped inside a table without a key: reading it again from its start (rows already delivered are delivered again)");
         }
         let bounds = match tp.first_key() {
@@ -161,10 +189,18 @@ pub async fn run(
         }
         tables.push(Arc::new(tp));
     }
-    let parallelism = plan.parallelism.clamp(1, chunks.len().max(1));
-    for _ in 1..parallelism {
-        idle.push(open_reader(cfg, tls, plan.snapshot_name).await?);
+    // Fewer connections when the server has no more to give (max_connections, a role's
+    // limit) or a DDL statement waits for a table.
+    for _ in 1..plan.parallelism.clamp(1, chunks.len().max(1)) {
+        match open_reader(cfg, tls, plan.snapshot_name, todo, false).await {
+            Ok(c) => idle.push(c),
+            Err(e) => {
+                tracing::warn!(error = %e, connections = idle.len(), "the snapshot reads with fewer connections than snapshot_parallelism");
+                break;
+            }
+        }
     }
+    let parallelism = idle.len();
     // A range read ahead buffers about one range.
     let buffer = (plan.chunk_rows as usize)
         .div_ceil(MAX_EVENT_BATCH)
@@ -236,8 +272,8 @@ pub async fn run(
             last_log = std::time::Instant::now();
         }
         match head.rows.recv().await {
-            Some(rows) => {
-                for (row, row_key) in rows {
+            Some(batch) => {
+                for (row, row_key) in batch.rows {
                     if let Some(prev) = held.take() {
                         out.push(SourceEvent::Change(prev)).await?;
                     }
@@ -273,12 +309,17 @@ pub async fn run(
             }
             None => {
                 let done = readers.0.pop_front().expect("the head range");
-                let (client, notes) = done.task.await.map_err(|e| PgError::Malformed {
-                    context: format!("the snapshot of {t}"),
-                    detail: format!("the reading task failed: {e}"),
+                let (client, notes) = done.task.await.map_err(|e| {
+                    PgError::Internal(format!("reading the snapshot of {t}: {e}"))
                 })??;
                 notes.record(stats, t);
-                idle.push(client);
+                if next < chunks.len() {
+                    idle.push(client);
+                } else {
+                    // Nothing left to hand out: not kept idle in its transaction while
+                    // the last ranges drain.
+                    close_reader(client).await;
+                }
                 if chunk.last_of_table {
                     stats
                         .snapshot_rows
@@ -297,11 +338,8 @@ pub async fn run(
         last.source.snapshot = SnapshotMarker::Last;
         out.push(SourceEvent::Change(last)).await?;
     }
-    for client in &idle {
-        client
-            .batch_execute("COMMIT")
-            .await
-            .map_err(PgError::sql("end snapshot transaction"))?;
+    for client in idle {
+        close_reader(client).await;
     }
     stats
         .snapshot_finished_us

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use sluice_core::{Row, Table, TableName, Value, MAX_EVENT_BATCH};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
 use crate::binary;
@@ -17,6 +17,17 @@ use crate::text::{parse_column, Notes};
 
 /// A row and, for a table with a key, its key columns as PostgreSQL prints them.
 pub type KeyedRow = (Row, Option<Arc<[String]>>);
+
+/// Bytes (as read from PostgreSQL) a range may hold in its buffer before its reader
+/// waits for the emitter: a bound on memory whatever the rows' size.
+pub const READ_AHEAD_BYTES: usize = 32 << 20;
+
+/// Rows handed on together, with their room in the range's byte budget (given back when
+/// the emitter drops the batch).
+pub struct RangeBatch {
+    pub rows: Vec<KeyedRow>,
+    _room: OwnedSemaphorePermit,
+}
 
 /// Where a key column's text (for the progress a row carries) comes from.
 enum KeyText {
@@ -168,15 +179,34 @@ pub struct Range {
 }
 
 /// Reads `range` of `plan`'s table on `client` (inside the snapshot) and sends its rows,
-/// in key order, in batches. Returns the connection for the next range, and the value
-/// notes to record.
+/// in key order, in batches; each batch first takes its bytes from `room` (a budget of
+/// [`READ_AHEAD_BYTES`] of this range's own). Returns the connection for the next range,
+/// and the value notes to record.
 pub async fn read_range(
     client: Client,
     plan: Arc<TablePlan>,
     range: Range,
     keep_special_numerics: bool,
-    out: mpsc::Sender<Vec<KeyedRow>>,
+    out: mpsc::Sender<RangeBatch>,
 ) -> Result<(Client, Notes), PgError> {
+    let room = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
+    let send = |rows: Vec<KeyedRow>, bytes: usize| {
+        let room = room.clone();
+        let out = out.clone();
+        async move {
+            let n = bytes.clamp(1, READ_AHEAD_BYTES) as u32;
+            let permit = room
+                .acquire_many_owned(n)
+                .await
+                .map_err(|_| PgError::PipelineClosed)?;
+            out.send(RangeBatch {
+                rows,
+                _room: permit,
+            })
+            .await
+            .map_err(|_| PgError::PipelineClosed)
+        }
+    };
     let t = &plan.name;
     let statement = plan.copy_statement(range.lower.as_deref(), range.upper.as_deref());
     let stream = client
@@ -192,6 +222,7 @@ pub async fn read_range(
         detail,
     };
     let mut batch: Vec<KeyedRow> = Vec::with_capacity(MAX_EVENT_BATCH);
+    let mut batch_bytes = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(PgError::sql(format!("read snapshot of {t}")))?;
         decoder.push(&chunk);
@@ -207,15 +238,16 @@ pub async fn read_range(
                 )));
             }
             batch.push(parse_row(&plan, &raw, &mut notes)?);
-            if batch.len() == MAX_EVENT_BATCH {
+            batch_bytes += raw.data.len();
+            if batch.len() == MAX_EVENT_BATCH || batch_bytes >= READ_AHEAD_BYTES / 8 {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(MAX_EVENT_BATCH));
-                out.send(full).await.map_err(|_| PgError::PipelineClosed)?;
+                send(full, std::mem::take(&mut batch_bytes)).await?;
             }
         }
     }
     decoder.finish().map_err(|e| malformed(e.to_string()))?;
     if !batch.is_empty() {
-        out.send(batch).await.map_err(|_| PgError::PipelineClosed)?;
+        send(batch, batch_bytes).await?;
     }
     Ok((client, notes))
 }

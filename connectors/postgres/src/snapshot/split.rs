@@ -28,6 +28,24 @@ pub async fn bounds(
     if chunk_rows == 0 {
         return Ok(Vec::new());
     }
+    // Ranges of a column the key's index does not lead with would each scan the table.
+    let leading: Option<String> = client
+        .query_opt(
+            "SELECT a.attname::text FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+             WHERE i.indrelid = $1::text::regclass AND (i.indisprimary OR i.indisreplident) \
+             ORDER BY i.indisreplident DESC LIMIT 1",
+            &[&qualified(t)],
+        )
+        .await
+        .map_err(PgError::sql(format!("read the key index of {t}")))?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(PgError::sql(format!("read the key index of {t}")))?;
+    if leading.as_deref() != Some(first_key.name.as_str()) {
+        tracing::info!(table = %t, column = %first_key.name, "not splitting the table into key ranges: its key index does not lead with the first key column");
+        return Ok(Vec::new());
+    }
     let col = quote_ident(&first_key.name);
     if [Type::INT2.oid(), Type::INT4.oid(), Type::INT8.oid()].contains(&first_key.type_oid) {
         let row = client
