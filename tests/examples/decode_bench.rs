@@ -10,7 +10,9 @@
 //!
 //! `... --example decode_bench snapshot [rows]`: the snapshot instead — rows/s Sluice's
 //! initial snapshot reads into typed events, against `COPY (SELECT * FROM bench) TO
-//! STDOUT (FORMAT binary)` of the same table, in the same run.
+//! STDOUT (FORMAT binary)` of the same table, in the same run: each side three times,
+//! alternately, the best of each compared (the two cores are shared with the server, and
+//! single runs vary by a third).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,10 @@ use sluice_tests::bench;
 use sluice_tests::pg::Postgres;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// The allocator the agent uses.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("snapshot") {
@@ -36,7 +42,7 @@ fn main() {
     let theirs = bench::pg_recvlogical(&pg, "theirs", "bench", end);
 
     // Sluice's source: decoded into typed events, counted by a consumer.
-    let (ours, decoded) = run_source(
+    let (ours, decoded, _) = run_source(
         &pg,
         SnapshotMode::Never,
         |ev| matches!(ev, SourceEvent::Commit { end_lsn, .. } if end_lsn.0 >= end),
@@ -71,12 +77,59 @@ fn snapshot() {
     bench::create_table(&pg, "bench");
     bench::write_rows(&pg, rows, 100);
     pg.psql("VACUUM ANALYZE bench");
+    let mut theirs = Duration::MAX;
+    let mut ours = Duration::MAX;
+    let mut first_row = Duration::MAX;
+    let mut bytes = 0;
+    for round in 0..3 {
+        let (t, b) = copy_binary(&pg);
+        theirs = theirs.min(t);
+        bytes = b;
+        if round > 0 {
+            pg.psql("SELECT pg_drop_replication_slot('ours')");
+        }
+        let (o, read, f) = run_source(&pg, SnapshotMode::Initial, |ev| {
+            matches!(ev, SourceEvent::Commit { .. })
+        });
+        assert_eq!(
+            read, rows,
+            "Sluice's snapshot read {read} rows, expected {rows}"
+        );
+        eprintln!(
+            "round {round}: COPY {:.2} s, Sluice {:.2} s",
+            t.as_secs_f64(),
+            o.as_secs_f64()
+        );
+        if o < ours {
+            ours = o;
+            first_row = f;
+        }
+    }
+    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
+    bench::record(
+        "connectors/postgres/BENCH.md",
+        &format!(
+            "- {}: snapshot, {rows} rows (6 columns) into typed events, best of 3: sluice {:.0} rows/s ({:.2} s; the first row after {:.2} s: connection, checks, slot creation), COPY (FORMAT binary) {:.0} rows/s ({:.2} s, {} MiB), ratio {:.2}",
+            bench::today(),
+            rate(ours),
+            ours.as_secs_f64(),
+            first_row.as_secs_f64(),
+            rate(theirs),
+            theirs.as_secs_f64(),
+            bytes >> 20,
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        ),
+    );
+}
+
+/// `COPY (SELECT * FROM bench) TO STDOUT (FORMAT binary)`, drained by a client that
+/// counts the bytes: time and bytes.
+fn copy_binary(pg: &Postgres) -> (Duration, usize) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    // COPY binary, drained by a client that counts the bytes.
-    let (theirs, bytes) = rt.block_on(async {
+    rt.block_on(async {
         use futures_util::StreamExt;
         let (client, conn) =
             tokio_postgres::connect(&pg.url_with_password(), tokio_postgres::NoTls)
@@ -94,29 +147,7 @@ fn snapshot() {
             bytes += chunk.unwrap().len();
         }
         (started.elapsed(), bytes)
-    });
-    drop(rt);
-    let (ours, read) = run_source(&pg, SnapshotMode::Initial, |ev| {
-        matches!(ev, SourceEvent::Commit { .. })
-    });
-    assert_eq!(
-        read, rows,
-        "Sluice's snapshot read {read} rows, expected {rows}"
-    );
-    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
-    bench::record(
-        "connectors/postgres/BENCH.md",
-        &format!(
-            "- {}: snapshot, {rows} rows (6 columns) into typed events: sluice {:.0} rows/s ({:.2} s, slot creation included), COPY (FORMAT binary) {:.0} rows/s ({:.2} s, {} MiB), ratio {:.2}",
-            bench::today(),
-            rate(ours),
-            ours.as_secs_f64(),
-            rate(theirs),
-            theirs.as_secs_f64(),
-            bytes >> 20,
-            theirs.as_secs_f64() / ours.as_secs_f64()
-        ),
-    );
+    })
 }
 
 /// Runs Sluice's source on table `bench` (slot `ours`) until `done` says so; returns the
@@ -125,7 +156,7 @@ fn run_source(
     pg: &Postgres,
     snapshot: SnapshotMode,
     done: impl Fn(&SourceEvent) -> bool,
-) -> (Duration, u64) {
+) -> (Duration, u64, Duration) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -170,10 +201,12 @@ fn run_source(
             .await
         });
         let mut changes = 0u64;
+        let mut first = None;
         'recv: while let Some(batch) = rx.recv().await {
             for ev in batch {
                 if matches!(ev, SourceEvent::Change(_)) {
                     changes += 1;
+                    first.get_or_insert_with(|| started.elapsed());
                 }
                 if done(&ev) {
                     break 'recv;
@@ -184,6 +217,6 @@ fn run_source(
         stop.cancel();
         drop(rx);
         let _ = source.await;
-        (took, changes)
+        (took, changes, first.unwrap_or(took))
     })
 }

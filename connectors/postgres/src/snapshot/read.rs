@@ -224,7 +224,8 @@ pub async fn read_range(
     let mut batch: Vec<KeyedRow> = Vec::with_capacity(MAX_EVENT_BATCH);
     let mut batch_bytes = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(PgError::sql(format!("read snapshot of {t}")))?;
+        // (The context only on error: a chunk is often a single row.)
+        let chunk = chunk.map_err(|e| PgError::sql(format!("read snapshot of {t}"))(e))?;
         decoder.push(&chunk);
         while decoder
             .next_row(&mut raw)
