@@ -80,12 +80,6 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// mimalloc: events are allocated on one thread and freed on another, where the system
-/// allocator's arena locks cost a third of the snapshot's time (measured with perf;
-/// connectors/postgres/BENCH.md).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);

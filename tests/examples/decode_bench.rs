@@ -24,10 +24,6 @@ use sluice_tests::pg::Postgres;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// The allocator the agent uses.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("snapshot") {
         return snapshot();
