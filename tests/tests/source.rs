@@ -399,3 +399,56 @@ fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
     );
     s.terminate();
 }
+
+/// A DDL statement issued while several connections read: every reader took the tables'
+/// ACCESS SHARE locks when it joined the snapshot, so the DDL waits for the whole
+/// snapshot. With locks taken at each range's start, the DDL on `big` (queued behind the
+/// reader of its first range) would stop the other reader at its first range of `big`
+/// once it is done with `s`, while the DDL waits for the first reader's transaction,
+/// which ends only after the blocked range is emitted: a cycle PostgreSQL cannot see.
+#[test]
+fn a_ddl_during_a_parallel_snapshot_waits_for_it_instead_of_wedging_it() {
+    let e = env(
+        "CREATE TABLE s (k text PRIMARY KEY, v text) WITH (autovacuum_enabled = false); \
+         INSERT INTO s SELECT md5(i::text), repeat('y', 100) FROM generate_series(1, 100000) i; \
+         CREATE TABLE big (id bigint PRIMARY KEY, v text); \
+         INSERT INTO big SELECT i, repeat('x', 100) FROM generate_series(1, 100000) i; \
+         ANALYZE big",
+    );
+    let config = e.setup.write_config(
+        &e.pg,
+        &e.broker.bootstrap(),
+        &["public.s", "public.big"],
+        "",
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "    status_interval_secs: 1\n",
+        "    status_interval_secs: 1\n    snapshot_parallelism: 2\n    snapshot_chunk_rows: 2000\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut s = Sluice::start(&config, e.setup.admin_port);
+    wait_for("the snapshot to start", Duration::from_secs(60), || {
+        s.log_text()
+            .contains("snapshot of table started")
+            .then_some(())
+    });
+    let started = std::time::Instant::now();
+    e.pg.psql("SET lock_timeout = '60s'; ALTER TABLE big ADD COLUMN extra int");
+    let waited = started.elapsed();
+    s.wait_ready();
+    let (_, m) = s.admin_get("/metrics").unwrap();
+    assert!(
+        m.contains("sluice_snapshot_rows_total 200000"),
+        "the snapshot did not read every row:\n{m}"
+    );
+    assert!(
+        waited > Duration::from_millis(200),
+        "the DDL did not wait ({waited:?}): the snapshot ended before it, and the test proves nothing"
+    );
+    assert!(
+        !s.log_text().contains("fewer connections"),
+        "{}",
+        s.log_text()
+    );
+    s.terminate();
+}
