@@ -452,3 +452,44 @@ fn a_ddl_during_a_parallel_snapshot_waits_for_it_instead_of_wedging_it() {
     );
     s.terminate();
 }
+
+/// More snapshot connections than the role may open: the snapshot goes on with the ones
+/// it got (a warning says so) instead of retrying forever.
+#[test]
+fn a_snapshot_reads_with_fewer_connections_when_the_server_gives_no_more() {
+    let e = env("CREATE TABLE t (id int PRIMARY KEY, v text); \
+         INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 5000) i; ANALYZE t; \
+         CREATE ROLE capped LOGIN REPLICATION PASSWORD 'pw' CONNECTION LIMIT 4; \
+         GRANT SELECT ON t TO capped; CREATE PUBLICATION sluice FOR TABLE t");
+    let config = e
+        .setup
+        .write_config(&e.pg, &e.broker.bootstrap(), &["public.t"], "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("postgres://postgres@", "postgres://capped:pw@")
+        .replace(
+            "    status_interval_secs: 1\n",
+            "    status_interval_secs: 1\n    snapshot_parallelism: 6\n    snapshot_chunk_rows: 500\n",
+        );
+    let text = text
+        .lines()
+        .filter(|l| !l.contains("password_file"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, text).unwrap();
+    let mut s = Sluice::start(&config, e.setup.admin_port);
+    s.wait_ready();
+    let ids: Vec<i64> = e
+        .read("shop.public.t", 5000)
+        .iter()
+        .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=5000).collect::<Vec<i64>>());
+    assert!(
+        s.log_text()
+            .contains("fewer connections than snapshot_parallelism"),
+        "{}",
+        s.log_text()
+    );
+    s.terminate();
+}
