@@ -194,7 +194,6 @@ pub struct TableProgress {
     pub rows: u64,
     /// `pg_class.reltuples` when the table was started; `None` if never analyzed.
     pub estimate: Option<u64>,
-    pub done: bool,
 }
 
 /// Whether every column of every table can be read from pgoutput's binary tuples.

@@ -300,7 +300,7 @@ pub async fn run(
                         .snapshot_rows
                         .fetch_add(rows_done - counted, Ordering::Relaxed);
                     counted = rows_done;
-                    progress::set(stats, slot, rows_done, false);
+                    progress::set(stats, slot, rows_done);
                     if last_log.elapsed() >= progress::LOG_EVERY {
                         last_log = std::time::Instant::now();
                         progress::log(t, rows_done, tp.estimate);
@@ -325,7 +325,7 @@ pub async fn run(
                         .snapshot_rows
                         .fetch_add(rows_done - counted, Ordering::Relaxed);
                     counted = rows_done;
-                    progress::set(stats, slot, rows_done, true);
+                    progress::set(stats, slot, rows_done);
                     stats
                         .snapshot_tables_remaining
                         .fetch_sub(1, Ordering::Relaxed);

@@ -17,19 +17,17 @@ pub fn start(stats: &crate::SourceStats, t: &TableName, estimate: Option<u64>) -
         table: t.clone(),
         rows: 0,
         estimate,
-        done: false,
     });
     tables.len() - 1
 }
 
-pub fn set(stats: &crate::SourceStats, slot: usize, rows: u64, done: bool) {
+pub fn set(stats: &crate::SourceStats, slot: usize, rows: u64) {
     let mut tables = stats
         .snapshot_tables
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     if let Some(p) = tables.get_mut(slot) {
         p.rows = rows;
-        p.done = done;
     }
 }
 
