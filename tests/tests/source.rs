@@ -27,7 +27,8 @@ fn env(ddl: &str) -> Env {
 }
 
 impl Env {
-    fn start(&self, tables: &[&str], extra_pg: &str) -> Sluice {
+    /// A configuration for `tables`, with `extra_pg` lines in source.postgres.
+    fn config(&self, tables: &[&str], extra_pg: &str) -> std::path::PathBuf {
         let config = self
             .setup
             .write_config(&self.pg, &self.broker.bootstrap(), tables, "");
@@ -39,7 +40,32 @@ impl Env {
             );
             std::fs::write(&config, text).unwrap();
         }
-        let mut s = Sluice::start(&config, self.setup.admin_port);
+        config
+    }
+
+    /// [`Self::config`] connecting as `role` with password `pw`.
+    fn config_as(
+        &self,
+        role: &str,
+        pw: &str,
+        tables: &[&str],
+        extra_pg: &str,
+    ) -> std::path::PathBuf {
+        let config = self.config(tables, extra_pg);
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("postgres://postgres@", &format!("postgres://{role}:{pw}@"));
+        let text = text
+            .lines()
+            .filter(|l| !l.contains("password_file"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&config, text).unwrap();
+        config
+    }
+
+    fn start(&self, tables: &[&str], extra_pg: &str) -> Sluice {
+        let mut s = Sluice::start(&self.config(tables, extra_pg), self.setup.admin_port);
         s.wait_ready();
         s
     }
@@ -53,6 +79,13 @@ impl Env {
             None,
         )
     }
+}
+
+/// The `id` of each record's row after the change.
+fn ids(recs: &[Value]) -> Vec<i64> {
+    recs.iter()
+        .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
+        .collect()
 }
 
 /// A 200 kB value PostgreSQL cannot compress, stored out of line (TOAST).
@@ -178,18 +211,14 @@ fn preflight_errors_say_what_to_do() {
         (&["public.t", "public.nokey2"], "does not exist"),
     ];
     for (tables, needle) in cases {
-        let config = e
-            .setup
-            .write_config(&e.pg, &e.broker.bootstrap(), tables, "");
+        let config = e.config(tables, "");
         let (code, stderr) =
             sluice_tests::sluice::run_to_exit(&["run", "--config", config.to_str().unwrap()]);
         assert_eq!(code, Some(1), "{stderr}");
         assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
     }
     e.pg.psql("CREATE TABLE other (id int PRIMARY KEY)");
-    let config = e
-        .setup
-        .write_config(&e.pg, &e.broker.bootstrap(), &["public.other"], "");
+    let config = e.config(&["public.other"], "");
     let (code, stderr) =
         sluice_tests::sluice::run_to_exit(&["run", "--config", config.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{stderr}");
@@ -200,18 +229,7 @@ fn preflight_errors_say_what_to_do() {
 
     // A role without REPLICATION.
     e.pg.psql("CREATE ROLE app LOGIN PASSWORD 'pw'; GRANT SELECT ON t TO app");
-    let config = e
-        .setup
-        .write_config(&e.pg, &e.broker.bootstrap(), &["public.t"], "");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("postgres://postgres@", "postgres://app:pw@");
-    let text = text
-        .lines()
-        .filter(|l| !l.contains("password_file"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&config, text).unwrap();
+    let config = e.config_as("app", "pw", &["public.t"], "");
     let (code, stderr) =
         sluice_tests::sluice::run_to_exit(&["run", "--config", config.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{stderr}");
@@ -242,11 +260,7 @@ fn binary_tuples_until_a_ddl_adds_a_column_they_cannot_carry_then_text() {
     e.pg.psql("BEGIN; ALTER TABLE t ADD COLUMN r int4range; INSERT INTO t VALUES (3, 'text', 2, '2021-06-01 12:00:00+00', NULL, '[1,5)'); COMMIT");
     e.pg.psql("INSERT INTO t VALUES (4, 'after', 3, NULL, '{}', 'empty')");
     let recs = e.read("shop.public.t", 4);
-    let ids: Vec<i64> = recs
-        .iter()
-        .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [1, 2, 3, 4], "{recs:#?}");
+    assert_eq!(ids(&recs), [1, 2, 3, 4], "{recs:#?}");
     let row2 = &recs[1]["value"]["after"];
     assert_eq!(row2["v"], json!("bin"));
     assert_eq!(row2["ts"], json!("2020-01-01T08:00:00.500Z"), "{row2}");
@@ -326,13 +340,10 @@ fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
     );
     e.pg.psql("INSERT INTO ints VALUES (1, 'streamed'); INSERT INTO names VALUES ('0', 0)");
     let ints = e.read("shop.public.ints", 3001);
-    let ids: Vec<i64> = ints
-        .iter()
-        .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
-        .collect();
     let want: Vec<i64> = (1..=3000).map(|i| i * 3).chain([1]).collect();
     assert_eq!(
-        ids, want,
+        ids(&ints),
+        want,
         "integer key ranges: once each, in key order, then the insert"
     );
     let names = e.read("shop.public.names", 2001);
@@ -372,26 +383,12 @@ fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
         assert_eq!(r["value"]["op"], json!("r"), "record {i}: {r}");
     }
     let log = s.log_text();
-    // Without the terminal colours around `key=value`.
-    let plain = |l: &str| {
-        let mut out = String::new();
-        let mut rest = l;
-        while let Some(i) = rest.find('\x1b') {
-            out.push_str(&rest[..i]);
-            rest = rest[i..].split_once('m').map_or("", |(_, r)| r);
-        }
-        out + rest
-    };
     let ranges: u64 = log
         .lines()
-        .map(plain)
         .find(|l| l.contains("snapshot started"))
-        .and_then(|l| l.split("ranges=").nth(1).map(str::to_string))
-        .and_then(|v| {
-            v.split(|c: char| !c.is_ascii_digit())
-                .next()
-                .and_then(|d| d.parse().ok())
-        })
+        .and_then(|l| l.split("ranges=").nth(1))
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|d| d.parse().ok())
         .unwrap_or_else(|| panic!("no snapshot start line in:\n{log}"));
     assert!(
         ranges >= 25,
@@ -415,17 +412,10 @@ fn a_ddl_during_a_parallel_snapshot_waits_for_it_instead_of_wedging_it() {
          INSERT INTO big SELECT i, repeat('x', 100) FROM generate_series(1, 100000) i; \
          ANALYZE big",
     );
-    let config = e.setup.write_config(
-        &e.pg,
-        &e.broker.bootstrap(),
+    let config = e.config(
         &["public.s", "public.big"],
-        "",
+        "    snapshot_parallelism: 2\n    snapshot_chunk_rows: 2000\n",
     );
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "    status_interval_secs: 1\n",
-        "    status_interval_secs: 1\n    snapshot_parallelism: 2\n    snapshot_chunk_rows: 2000\n",
-    );
-    std::fs::write(&config, text).unwrap();
     let mut s = Sluice::start(&config, e.setup.admin_port);
     wait_for("the snapshot to start", Duration::from_secs(60), || {
         s.log_text()
@@ -461,30 +451,18 @@ fn a_snapshot_reads_with_fewer_connections_when_the_server_gives_no_more() {
          INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 5000) i; ANALYZE t; \
          CREATE ROLE capped LOGIN REPLICATION PASSWORD 'pw' CONNECTION LIMIT 4; \
          GRANT SELECT ON t TO capped; CREATE PUBLICATION sluice FOR TABLE t");
-    let config = e
-        .setup
-        .write_config(&e.pg, &e.broker.bootstrap(), &["public.t"], "");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("postgres://postgres@", "postgres://capped:pw@")
-        .replace(
-            "    status_interval_secs: 1\n",
-            "    status_interval_secs: 1\n    snapshot_parallelism: 6\n    snapshot_chunk_rows: 500\n",
-        );
-    let text = text
-        .lines()
-        .filter(|l| !l.contains("password_file"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&config, text).unwrap();
+    let config = e.config_as(
+        "capped",
+        "pw",
+        &["public.t"],
+        "    snapshot_parallelism: 6\n    snapshot_chunk_rows: 500\n",
+    );
     let mut s = Sluice::start(&config, e.setup.admin_port);
     s.wait_ready();
-    let ids: Vec<i64> = e
-        .read("shop.public.t", 5000)
-        .iter()
-        .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, (1..=5000).collect::<Vec<i64>>());
+    assert_eq!(
+        ids(&e.read("shop.public.t", 5000)),
+        (1..=5000).collect::<Vec<i64>>()
+    );
     assert!(
         s.log_text()
             .contains("fewer connections than snapshot_parallelism"),
