@@ -102,7 +102,7 @@ fn batching() -> String {
     format!(
         "batches of at most {} events, linger {} ms",
         get("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", "10000"),
-        get("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "100")
+        get("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "10")
     )
 }
 
@@ -143,6 +143,12 @@ fn latency(st: &Stack, first: u64, rate: u64, secs: u64) -> Latency {
     let port = st.pg.port;
     let writer = std::thread::spawn(move || {
         let mut client = postgres_client(port);
+        // The test cluster runs with synchronous_commit off, where a commit's WAL waits
+        // for the WAL writer (up to wal_writer_delay, 200 ms) before a walsender may send
+        // it; measure from commits as a production database makes them.
+        client
+            .batch_execute("SET synchronous_commit = on")
+            .expect("synchronous_commit");
         let started = Instant::now();
         for t in 0..(total / per_txn) {
             let due = started + Duration::from_micros(t * 1_000_000 / TXNS_PER_SEC);

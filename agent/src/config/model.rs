@@ -253,7 +253,7 @@ fn default_max_bytes() -> usize {
     8 * 1024 * 1024
 }
 fn default_linger() -> u64 {
-    100
+    10
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -313,7 +313,7 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
     let mut batch = BatchLimits {
         max_events: 10_000,
         max_bytes: 8 << 20,
-        linger: Duration::from_millis(100),
+        linger: Duration::from_millis(10),
     };
     let (kafka, topic_prefix, tombstones) = match &cfg.sink {
         None => (None, String::new(), true),

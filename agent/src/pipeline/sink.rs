@@ -100,11 +100,17 @@ impl Sink {
         // Stopped while a commit was in flight: its outcome is unknown, so nothing more
         // is committed or confirmed (the next start replays from the committed position).
         let mut abandoned = false;
-        let mut tick = tokio::time::interval(self.limits.linger.max(Duration::from_millis(10)) / 2);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Stopping inside a source transaction: until when its end is awaited.
         let mut draining: Option<tokio::time::Instant> = None;
         let result: Result<(), PipelineError> = loop {
+            // When the open batch (or a position without events) is due: `linger` after
+            // it opened. Commits happen at source-transaction boundaries only: a source
+            // transaction is split across Kafka transactions only when it alone exceeds
+            // a limit.
+            let due = (!in_source_txn)
+                .then(|| open.since.or(dirty_since))
+                .flatten()
+                .map(|t| tokio::time::Instant::from_std(t + self.limits.linger));
             tokio::select! {
                 biased;
                 _ = stop.cancelled(), if draining.is_none() => {
@@ -115,18 +121,9 @@ impl Sink {
                     }
                 }
                 _ = tokio::time::sleep_until(draining.unwrap_or_else(tokio::time::Instant::now)), if draining.is_some() => break Ok(()),
-                _ = tick.tick() => {
-                    let due = |t: Option<Instant>| t.is_some_and(|t| t.elapsed() >= self.limits.linger);
-                    // Commit at source-transaction boundaries only: a source transaction is
-                    // split across Kafka transactions only when it alone exceeds a limit.
-                    if !in_source_txn && (due(open.since) || (open.since.is_none() && due(dirty_since))) {
-                        tokio::select! {
-                            r = self.commit(&mut producer, &mut open, &mut next, &acked) => if let Err(e) = r { break Err(e) },
-                            _ = stop.cancelled(), if draining.is_none() => { abandoned = true; break Ok(()) }
-                        }
-                        dirty_since = None;
-                    }
-                }
+                // Events already waiting go before a due commit: while the source has
+                // more (catching up), a batch grows to its limits; once the input pauses,
+                // it commits as soon as it is due.
                 batch = rx.recv() => {
                     let Some(batch) = batch else { break Ok(()) };
                     // Events after a stop point in the batch are dropped: nothing after
@@ -153,6 +150,13 @@ impl Sink {
                         }
                     }
                     if let Some(r) = stopped { break r }
+                }
+                _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                    tokio::select! {
+                        r = self.commit(&mut producer, &mut open, &mut next, &acked) => if let Err(e) = r { break Err(e) },
+                        _ = stop.cancelled(), if draining.is_none() => { abandoned = true; break Ok(()) }
+                    }
+                    dirty_since = None;
                 }
             }
         };
