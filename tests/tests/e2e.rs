@@ -170,14 +170,17 @@ fn flat_envelope_events_decode_as_the_row_plus_added_fields() {
     let mut s = Sluice::start_with_env(
         &st.config,
         st.setup.admin_port,
-        &[("SLUICE__SINK__KAFKA__ENVELOPE", "flat")],
+        &[
+            ("SLUICE__SINK__KAFKA__ENVELOPE", "flat"),
+            ("SLUICE__SINK__KAFKA__TRANSACTION_METADATA", "true"),
+        ],
     );
     s.wait_ready();
     st.pg.psql("INSERT INTO items VALUES (1, 'one', 'n')");
     st.pg.psql("UPDATE items SET name = 'uno' WHERE id = 1");
     st.pg.psql("DELETE FROM items WHERE id = 1");
-    st.pg.psql("TRUNCATE items");
-    st.pg.psql("INSERT INTO items VALUES (2, 'two', NULL)");
+    st.pg
+        .psql("BEGIN; TRUNCATE items; INSERT INTO items VALUES (2, 'two', NULL); COMMIT");
     let recs = reader::read(
         &st.broker.bootstrap(),
         &st.setup.registry_url(),
@@ -215,6 +218,20 @@ fn flat_envelope_events_decode_as_the_row_plus_added_fields() {
     assert_eq!(
         fields(&recs[4]),
         (json!(2), json!("two"), json!("c"), json!("false"))
+    );
+    // END counts the events consumers get: the insert, not the dropped truncate.
+    let txns = reader::read(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        "shop.transaction",
+        8,
+        None,
+    );
+    assert_eq!(txns[7]["value"]["status"], json!("END"), "{txns:?}");
+    assert_eq!(txns[7]["value"]["event_count"], json!(1), "{}", txns[7]);
+    assert_eq!(
+        txns[7]["value"]["data_collections"],
+        json!([{"data_collection": "public.items", "event_count": 1}])
     );
     let (_, metrics) = s.admin_get("/metrics").unwrap();
     assert!(

@@ -357,7 +357,14 @@ impl Sink {
             }
             SourceEvent::Change(change) => {
                 let src = &change.source;
-                let order = (self.transaction_metadata && src.snapshot == SnapshotMarker::False)
+                // Changes a policy drops (a blocked table, a truncate the flat envelope
+                // cannot carry) are not events of the transaction: END counts only what
+                // consumers get.
+                let dropped = self.runtime_blocked.contains(&change.table.name)
+                    || (self.skip_truncates && change.op == Op::Truncate);
+                let order = (self.transaction_metadata
+                    && src.snapshot == SnapshotMarker::False
+                    && !dropped)
                     .then(|| {
                         self.txn_counts
                             .next(change.table.id, Some(&change.table.name))
@@ -380,7 +387,12 @@ impl Sink {
                 }
                 let topic = match self.encoder.encode(&change, now_ms(), order).await {
                     Ok(t) => t,
-                    Err(e) => return self.refused(&change.table.name, src, e, next),
+                    Err(e) => {
+                        if order.is_some() {
+                            self.txn_counts.undo(change.table.id);
+                        }
+                        return self.refused(&change.table.name, src, e, next);
+                    }
                 };
                 self.topics.ensure(&topic).await?;
                 let Some(p) = self

@@ -14,8 +14,9 @@ use sluice_core::{Position, TableId, TableName, TxnInfo};
 /// The `transaction` block's data collection of logical messages (no table has oid 0).
 pub const MESSAGE_COLLECTION: TableId = 0;
 
-/// Events of the current source transaction, in all and per table. Counted before any
-/// skipping, so a transaction replayed after a restart gets the same numbers.
+/// Events of the current source transaction, in all and per table. Counted before a
+/// restart's skipping, so a transaction replayed after a restart gets the same numbers;
+/// changes a policy drops are not counted (END tells consumers how many events to expect).
 #[derive(Default)]
 pub struct TxnCounts {
     pub total: u64,
@@ -40,6 +41,18 @@ impl TxnCounts {
         sluice_avro::TxnOrder {
             total_order: self.total,
             data_collection_order: *n,
+        }
+    }
+
+    /// Takes back the last [`TxnCounts::next`] of `table`: that event was not produced
+    /// (its schema was refused).
+    pub fn undo(&mut self, table: TableId) {
+        if let Some(n) = self.per_table.get_mut(&table).filter(|n| **n > 0) {
+            *n -= 1;
+            self.total -= 1;
+            if *n == 0 {
+                self.per_table.remove(&table);
+            }
         }
     }
 
@@ -178,6 +191,17 @@ mod tests {
                 assert_eq!(e.collections, vec![("public.a".to_string(), 2)]);
             }
         }
+        // An event whose schema was refused is taken back; the others keep their order.
+        let mut c = TxnCounts::default();
+        c.next(1, Some(&t));
+        c.next(2, Some(&TableName::new("public", "b")));
+        c.undo(2);
+        c.undo(3);
+        assert_eq!(c.next(1, Some(&t)).total_order, 2);
+        assert_eq!(
+            (c.total, c.collections()),
+            (2, vec![("public.a".to_string(), 2)])
+        );
         // The snapshot has none.
         let mut m = TxnMeta::default();
         m.begin(&TxnInfo { xid: 0, ..info() });
