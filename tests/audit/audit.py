@@ -804,7 +804,10 @@ def audit(truth: dict, partitions_batches: Dict[Tuple[str, int], List[Batch]], d
             else:
                 try:
                     key = decode(topic, rec.key, True)
-                    if not isinstance(key, dict) or _int(key.get(pk)) != ev[pk] or len(key) != 1:
+                    # The key holds the row's primary key (`pk`, and for a key of more
+                    # columns their values too), nothing else.
+                    if (not isinstance(key, dict) or _int(key.get(pk)) != ev[pk]
+                            or any(f not in need or _int(v) != ev[f] for f, v in key.items())):
                         problems.append(("key", f"{where}: key {key} does not match the row's {pk}={ev[pk]}"))
                 except Unavailable:
                     raise

@@ -174,11 +174,12 @@ fn check_confirmed_not_ahead(pg: &Postgres, broker: &Broker, rt: &tokio::runtime
     );
 }
 
-/// The audited workload's tables: per-key sequences in `acct`, one `ledger` row per change.
+/// The audited workload's tables: per-key sequences in `acct`, one `ledger` row per change
+/// (its key declared out of column order: a snapshot reads it in the key index's order).
 fn ledger_stack() -> Stack {
     Stack::new(
         "CREATE TABLE acct (k int PRIMARY KEY, seq bigint NOT NULL, txn bigint NOT NULL);
-         CREATE TABLE ledger (id bigserial PRIMARY KEY, k int NOT NULL, seq bigint NOT NULL, txn bigint NOT NULL, pad text);
+         CREATE TABLE ledger (k int NOT NULL, id bigserial, seq bigint NOT NULL, txn bigint NOT NULL, pad text, PRIMARY KEY (id, k));
          INSERT INTO acct SELECT k, 0, 0 FROM generate_series(1, 20) k;",
         &["public.acct", "public.ledger"],
     )

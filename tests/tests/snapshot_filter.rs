@@ -4,15 +4,17 @@
 
 use std::sync::Arc;
 
-use sluice_core::{Lsn, Piece, RowKey, SnapshotProgress, TableName};
+use sluice_core::{KeyOrder, Lsn, Piece, RowKey, SnapshotProgress, TableName};
 use sluice_postgres::catalog;
 use sluice_postgres::stream::filter::SnapshotFilter;
 use sluice_tests::pg::Postgres;
 
-/// Tables t then u; a first piece read at 100 and a second, after `boundary`, at 200.
+/// Tables t, u, v, w; a first piece read at 100 and a second, after `boundary`, at 200.
 fn two_pieces(boundary: RowKey) -> SnapshotProgress {
     SnapshotProgress {
-        tables: vec![TableName::new("public", "t"), TableName::new("public", "u")],
+        tables: ["t", "u", "v", "w"]
+            .map(|t| TableName::new("public", t))
+            .to_vec(),
         pieces: vec![
             Piece {
                 lsn: Lsn(100),
@@ -24,6 +26,7 @@ fn two_pieces(boundary: RowKey) -> SnapshotProgress {
             },
         ],
         cursor: None,
+        key_order: KeyOrder::Index,
     }
 }
 
@@ -36,7 +39,11 @@ fn the_filter_orders_keys_like_the_snapshot_reads_them() {
         r#"CREATE TABLE t (name text COLLATE "und-x-icu", n int, PRIMARY KEY (name, n));
            INSERT INTO t VALUES ('a', 1), ('a', 2), ('B', 1), ('b', 1), ('Z', 9), ('é', 0), ('a b', 3), ('', 5);
            CREATE TABLE u (id bigint PRIMARY KEY);
-           INSERT INTO u SELECT g FROM generate_series(-5, 20) g;"#,
+           INSERT INTO u SELECT g FROM generate_series(-5, 20) g;
+           CREATE TABLE v (a int, b text COLLATE "C", PRIMARY KEY (b, a));
+           INSERT INTO v VALUES (1, 'b'), (2, 'a'), (3, 'a'), (0, 'c'), (9, 'B');
+           CREATE TABLE w (a int, b int, PRIMARY KEY (b, a));
+           INSERT INTO w SELECT g % 3, g FROM generate_series(1, 9) g;"#,
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -53,7 +60,12 @@ fn the_filter_orders_keys_like_the_snapshot_reads_them() {
                 catalog::table_by_oid(sql, oid).await.unwrap().unwrap()
             }
         };
-        let (t, u) = (load("t").await, load("u").await);
+        let (t, u, v, w) = (
+            load("t").await,
+            load("u").await,
+            load("v").await,
+            load("w").await,
+        );
         let keys = |q: &str| -> Vec<Vec<String>> {
             pg.psql(q)
                 .lines()
@@ -61,17 +73,31 @@ fn the_filter_orders_keys_like_the_snapshot_reads_them() {
                 .map(|l| l.split('|').map(str::to_string).collect())
                 .collect()
         };
-        for (table, ordered) in [
-            (&t, keys("SELECT name, n FROM t ORDER BY name, n")),
-            (&u, keys("SELECT id FROM u ORDER BY id")),
+        let index = KeyOrder::Index;
+        for (table, ordered, key_order) in [
+            (&t, keys("SELECT name, n FROM t ORDER BY name, n"), index),
+            (&u, keys("SELECT id FROM u ORDER BY id"), index),
+            // Keys declared out of column order: compared in the index's order (the key
+            // text stays in column order)...
+            (&v, keys("SELECT a, b FROM v ORDER BY b, a"), index),
+            (&w, keys("SELECT a, b FROM w ORDER BY b, a"), index),
+            // ...unless the snapshot was started reading in column order.
+            (
+                &w,
+                keys("SELECT a, b FROM w ORDER BY a, b"),
+                KeyOrder::Columns,
+            ),
         ] {
             // A second piece starting after each row in turn: rows up to it belong to the
             // first piece (kept from its point 100), the rest to the second (from 200).
             for (cut, boundary) in ordered.iter().enumerate() {
-                let progress = two_pieces(RowKey {
-                    table: table.name.clone(),
-                    key: Some(Arc::from(boundary.clone())),
-                });
+                let progress = SnapshotProgress {
+                    key_order,
+                    ..two_pieces(RowKey {
+                        table: table.name.clone(),
+                        key: Some(Arc::from(boundary.clone())),
+                    })
+                };
                 let mut f = SnapshotFilter::new(progress).expect("two points: a filter");
                 for (i, key) in ordered.iter().enumerate() {
                     let in_first = i <= cut;

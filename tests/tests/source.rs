@@ -321,8 +321,9 @@ fn keyless_full_identity_tables_are_judged_for_binary_as_the_stream_sees_them() 
 
 /// Large tables split into key ranges read by several connections: every row arrives
 /// once, in key order, the last one marked, for an integer key (ranges between minimum
-/// and maximum), a text key (ranges at the histogram's bounds), a two-column key whose
-/// first column has its own collation, and a table too small to split; rows written
+/// and maximum), a text key (ranges at the histogram's bounds), a two-column key declared
+/// out of column order whose first column has its own collation (read in the index's
+/// order, split on its leading column), and a table too small to split; rows written
 /// meanwhile come from the stream.
 #[test]
 fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
@@ -330,8 +331,8 @@ fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
          INSERT INTO ints SELECT i * 3, 'v' || i FROM generate_series(1, 3000) i; \
          CREATE TABLE names (name text PRIMARY KEY, n int); \
          INSERT INTO names SELECT md5(i::text), i FROM generate_series(1, 2000) i; \
-         CREATE TABLE mc (a text COLLATE \"C\", b int, PRIMARY KEY (a, b)); \
-         INSERT INTO mc SELECT chr(65 + i % 7 + (i % 2) * 32) || (i % 200), i FROM generate_series(1, 1500) i; \
+         CREATE TABLE mc (b int, a text COLLATE \"C\", PRIMARY KEY (a, b)); \
+         INSERT INTO mc (a, b) SELECT chr(65 + i % 7 + (i % 2) * 32) || (i % 200), i FROM generate_series(1, 1500) i; \
          CREATE TABLE small (id int PRIMARY KEY); INSERT INTO small VALUES (1), (2); \
          ANALYZE");
     let mut s = e.start(
@@ -372,7 +373,10 @@ fn parallel_snapshot_of_key_ranges_emits_every_row_once_in_key_order() {
         .collect();
     let order = e.pg.psql("SELECT a || '|' || b FROM mc ORDER BY a, b");
     let want: Vec<&str> = order.lines().collect();
-    assert_eq!(got, want, "two-column key: once each, in the key's order");
+    assert_eq!(
+        got, want,
+        "two-column key (a, b) of columns (b, a): once each, in the key's order"
+    );
     let small = e.read("shop.public.small", 2);
     assert_eq!(
         small[1]["value"]["source"]["snapshot"],

@@ -19,7 +19,7 @@ pub use event::{
     MAX_EVENT_BATCH,
 };
 pub use lsn::{Lsn, ParseLsnError};
-pub use position::{Blocked, Piece, Position, Resume, RowKey, SnapshotProgress};
+pub use position::{Blocked, KeyOrder, Piece, Position, Resume, RowKey, SnapshotProgress};
 pub use queue::{event_queue, Batch, EventReceiver, EventSender, QueueClosed, QueueGauge};
 pub use table::{Column, Table, TableId, TableName, TypeInfo, TypeKind};
 pub use value::{Row, Value};

@@ -22,8 +22,9 @@ pub struct Position {
     pub snapshot: Option<SnapshotProgress>,
 }
 
-/// A snapshot row's place: its table and its key as PostgreSQL prints it (`None` for a
-/// table without a key, whose place within the table is unknown).
+/// A snapshot row's place: its table and its key as PostgreSQL prints it, key columns in
+/// table column order (`None` for a table without a key, whose place within the table is
+/// unknown).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowKey {
     pub table: TableName,
@@ -47,6 +48,20 @@ pub struct SnapshotProgress {
     pub pieces: Vec<Piece>,
     /// The last row committed downstream.
     pub cursor: Option<RowKey>,
+    /// The order rows of a table follow (and their keys compare in).
+    pub key_order: KeyOrder,
+}
+
+/// Which order of its key columns a snapshot reads a table's rows in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KeyOrder {
+    /// The key index's column order: the snapshot walks the index (a key declared as
+    /// `PRIMARY KEY (b, a)` sorts by b, then a).
+    #[default]
+    Index,
+    /// The table's column order. Snapshots started before Sluice read by the index's
+    /// order used it; kept so that one of those resumes where it stopped.
+    Columns,
 }
 
 impl SnapshotProgress {

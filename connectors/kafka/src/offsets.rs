@@ -4,7 +4,9 @@
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-use sluice_core::{Blocked, Lsn, Piece, Position, Resume, RowKey, SnapshotProgress, TableName};
+use sluice_core::{
+    Blocked, KeyOrder, Lsn, Piece, Position, Resume, RowKey, SnapshotProgress, TableName,
+};
 
 use crate::error::SinkError;
 use crate::raw;
@@ -54,6 +56,10 @@ fn encode_snapshot(s: &SnapshotProgress) -> Value {
             "after": p.after.as_ref().map(encode_row_key),
         })).collect::<Vec<_>>(),
         "cursor": s.cursor.as_ref().map(encode_row_key),
+        "key_order": match s.key_order {
+            KeyOrder::Index => "index",
+            KeyOrder::Columns => "columns",
+        },
     })
 }
 
@@ -115,6 +121,13 @@ fn decode_snapshot(v: &Value) -> Result<Option<SnapshotProgress>, String> {
         tables,
         pieces,
         cursor: decode_row_key(&v["cursor"])?,
+        // Records without it come from versions that read in table column order.
+        key_order: match &v["key_order"] {
+            Value::Null => KeyOrder::Columns,
+            v if v == "index" => KeyOrder::Index,
+            v if v == "columns" => KeyOrder::Columns,
+            other => return Err(format!("unknown snapshot key order {other}")),
+        },
     }))
 }
 
@@ -263,11 +276,25 @@ mod tests {
                         table: TableName::new("s", "u"),
                         key: None,
                     }),
+                    key_order: KeyOrder::Index,
                 }),
             },
         ] {
             assert_eq!(decode(&encode(&p)).unwrap(), p);
         }
+        // A snapshot started by a version that read in table column order resumes in it.
+        let old =
+            b"{\"v\":1,\"end_lsn\":1,\"snapshot\":{\"tables\":[],\"pieces\":[],\"cursor\":null}}";
+        let p = decode(old).unwrap();
+        assert_eq!(p.snapshot.unwrap().key_order, KeyOrder::Columns);
+        let p = Position {
+            snapshot: Some(SnapshotProgress {
+                key_order: KeyOrder::Columns,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(decode(&encode(&p)).unwrap(), p);
         for bad in [
             &b""[..],
             b"{}",
@@ -277,6 +304,7 @@ mod tests {
             b"\xff",
             b"{\"v\":1,\"end_lsn\":1,\"snapshot\":{\"tables\":[1],\"pieces\":[]}}",
             b"{\"v\":1,\"end_lsn\":1,\"snapshot\":{\"tables\":[],\"pieces\":[{}]}}",
+            b"{\"v\":1,\"end_lsn\":1,\"snapshot\":{\"tables\":[],\"pieces\":[],\"key_order\":\"random\"}}",
         ] {
             assert!(decode(bad).is_err(), "{bad:?}");
         }

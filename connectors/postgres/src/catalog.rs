@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sluice_core::table::oid;
-use sluice_core::{Column, Table, TableName, TypeInfo, TypeKind};
+use sluice_core::{Column, KeyOrder, Table, TableName, TypeInfo, TypeKind};
 use tokio_postgres::Client;
 
 use crate::error::PgError;
@@ -343,6 +343,54 @@ pub fn key_as_streamed(table: &mut Table) -> bool {
         }
     }
     false
+}
+
+/// The order to sort `table`'s key columns in, as positions among its key columns (which
+/// are in table column order): the key index's column order under [`KeyOrder::Index`]
+/// (so a snapshot walks the index), else, or when the key is not an index's, as they are.
+pub async fn key_order(
+    client: &Client,
+    table: &Table,
+    order: KeyOrder,
+) -> Result<Vec<usize>, PgError> {
+    let keys: Vec<&str> = table
+        .columns
+        .iter()
+        .filter(|c| c.key)
+        .map(|c| c.name.as_str())
+        .collect();
+    let as_is: Vec<usize> = (0..keys.len()).collect();
+    if order == KeyOrder::Columns || keys.len() < 2 {
+        return Ok(as_is);
+    }
+    let rows = client
+        .query(
+            "SELECT a.attname::text \
+             FROM (SELECT indrelid, indkey, indnkeyatts FROM pg_catalog.pg_index \
+                   WHERE indrelid = $1 AND (indisprimary OR indisreplident) \
+                   ORDER BY indisreplident DESC LIMIT 1) i \
+             CROSS JOIN LATERAL unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) \
+                  WITH ORDINALITY AS k(attnum, n) \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             ORDER BY k.n",
+            &[&table.id],
+        )
+        .await
+        .map_err(PgError::sql(format!(
+            "read the key index of {}",
+            table.name
+        )))?;
+    let perm: Option<Vec<usize>> = rows
+        .iter()
+        .map(|r| {
+            let name: String = r.try_get(0).ok()?;
+            keys.iter().position(|k| *k == name)
+        })
+        .collect();
+    Ok(match perm {
+        Some(p) if p.len() == keys.len() => p,
+        _ => as_is,
+    })
 }
 
 /// The text of a constant default expression as PostgreSQL prints it

@@ -193,6 +193,7 @@ async fn create_and_snapshot(
             keep_special_numerics: cfg.keep_special_numerics,
             parallelism: cfg.snapshot_parallelism,
             chunk_rows: cfg.snapshot_chunk_rows,
+            key_order: sluice_core::KeyOrder::Index,
         };
         if let Err(e) = snapshot::run(&cfg.pg, &cfg.tls, plan, tx, stats).await {
             // Without the slot, the next start snapshots again instead of silently
@@ -279,6 +280,7 @@ async fn resume_snapshot(
         keep_special_numerics: cfg.keep_special_numerics,
         parallelism: cfg.snapshot_parallelism,
         chunk_rows: cfg.snapshot_chunk_rows,
+        key_order: progress.key_order,
     };
     let read = snapshot::run(&cfg.pg, &cfg.tls, plan, tx, stats).await;
     let _ = temp.terminate().await;

@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use sluice_core::{
-    Change, EventSender, Lsn, Op, Piece, RowKey, SnapshotMarker, SourceEvent, SourceInfo,
+    Change, EventSender, KeyOrder, Lsn, Op, Piece, RowKey, SnapshotMarker, SourceEvent, SourceInfo,
     TableName, TxnInfo, MAX_EVENT_BATCH,
 };
 use tokio::sync::mpsc;
@@ -59,6 +59,8 @@ pub struct Plan<'a> {
     pub parallelism: usize,
     /// Rows per key range of a large table (0: never split).
     pub chunk_rows: u64,
+    /// The key order rows are read in (a resumed snapshot keeps its own).
+    pub key_order: KeyOrder,
 }
 
 /// One range to read, in emission order.
@@ -165,7 +167,7 @@ pub async fn run(
             Some(a) if i == 0 && resume_at.is_some() => a.key.as_deref(),
             _ => None,
         };
-        let tp = TablePlan::new(&idle[0], t, resume_key).await?;
+        let tp = TablePlan::new(&idle[0], t, resume_key, plan.key_order).await?;
         if i == 0 && resume_at.is_some() && !tp.resumed() {
             tracing::warn!(table = %t, "the snapshot stopped inside a table without a key: reading it again from its start (rows already delivered are delivered again)");
         }

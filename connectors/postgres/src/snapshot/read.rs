@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use sluice_core::{Row, Table, TableName, Value, MAX_EVENT_BATCH};
+use sluice_core::{KeyOrder, Row, Table, TableName, Value, MAX_EVENT_BATCH};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
@@ -44,8 +44,10 @@ pub struct TablePlan {
     pub estimate: Option<u64>,
     format: Format,
     select: Vec<String>,
-    /// The table's own key columns (quoted): the order rows are read and emitted in.
+    /// The table's own key columns (quoted) in the order rows are read and emitted in.
     order: Vec<String>,
+    /// The column `order` starts with (ranges split on it).
+    first: Option<usize>,
     key_text: Vec<KeyText>,
     /// Only rows after the resume point (a condition on the key).
     resume: Option<String>,
@@ -53,11 +55,13 @@ pub struct TablePlan {
 
 impl TablePlan {
     /// Reads the table's shape (in the snapshot) and decides how to read it.
-    /// `resume_key`: continue after this key (the table where the last stop was).
+    /// `resume_key`: continue after this key (the table where the last stop was), read
+    /// in `key_order`.
     pub async fn new(
         client: &Client,
         t: &TableName,
         resume_key: Option<&[String]>,
+        key_order: KeyOrder,
     ) -> Result<TablePlan, PgError> {
         let oid = catalog::table_oid(client, t).await?;
         let mut table = catalog::table_by_oid(client, oid)
@@ -70,7 +74,13 @@ impl TablePlan {
         let key_idx: Vec<usize> = (0..table.columns.len())
             .filter(|&i| own_key && table.columns[i].key)
             .collect();
-        let order: Vec<String> = key_idx.iter().map(|&i| cols[i].clone()).collect();
+        let perm = if own_key {
+            catalog::key_order(client, &table, key_order).await?
+        } else {
+            Vec::new()
+        };
+        let order: Vec<String> = perm.iter().map(|&p| cols[key_idx[p]].clone()).collect();
+        let first = perm.first().map(|&p| key_idx[p]);
         // Binary when every column has a binary reader (cheaper for both sides); the key
         // text a row's progress carries comes from the value when its text is the value's,
         // else from an extra `CAST(key AS text)` column.
@@ -108,7 +118,7 @@ impl TablePlan {
                 )));
             }
             Some(k) => {
-                let lits: Vec<String> = k.iter().map(|v| quote_literal(v)).collect();
+                let lits: Vec<String> = perm.iter().map(|&p| quote_literal(&k[p])).collect();
                 Some(format!("({}) > ({})", order.join(", "), lits.join(", ")))
             }
             None => None,
@@ -121,6 +131,7 @@ impl TablePlan {
             format,
             select,
             order,
+            first,
             key_text,
             resume,
         })
@@ -128,10 +139,7 @@ impl TablePlan {
 
     /// The column ranges split on (the first of the table's own key), if any.
     pub fn first_key(&self) -> Option<&sluice_core::Column> {
-        if self.order.is_empty() {
-            return None;
-        }
-        self.table.columns.iter().find(|c| c.key)
+        self.first.map(|i| &self.table.columns[i])
     }
 
     pub fn format(&self) -> Format {

@@ -6,25 +6,25 @@
 //! is already in that row: it is skipped. Changes committed at or after the newest
 //! piece's point always pass, so the filter costs nothing once the stream is past it.
 //!
-//! Rows are ordered by table (the snapshot's order), then by key in PostgreSQL's order
-//! for the key columns' types and collations: integer keys are compared here, others by
-//! asking PostgreSQL.
+//! Rows are ordered by table (the snapshot's order), then by key (its columns in the
+//! snapshot's [`sluice_core::KeyOrder`]) in PostgreSQL's order for the key columns' types
+//! and collations: integer keys are compared here, others by asking PostgreSQL.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use sluice_core::{Lsn, RowKey, SnapshotProgress, Table, TableName};
 
-use crate::catalog::{qualified, quote_literal};
+use crate::catalog::{self, qualified, quote_literal};
 use crate::error::PgError;
 
 pub struct SnapshotFilter {
     progress: SnapshotProgress,
     last: Lsn,
     order: HashMap<TableName, usize>,
-    /// Per table: the key columns' `CAST(... AS type) COLLATE ...` templates, loaded on
-    /// first use.
-    casts: HashMap<TableName, KeyCasts>,
+    /// Per table: the order to compare key columns in (positions among them) and how to
+    /// compare them, loaded on first use.
+    casts: HashMap<TableName, (Vec<usize>, KeyCasts)>,
 }
 
 enum KeyCasts {
@@ -115,15 +115,24 @@ impl SnapshotFilter {
         b: &[String],
     ) -> Result<Ordering, PgError> {
         if !self.casts.contains_key(&table.name) {
+            let perm = catalog::key_order(sql, table, self.progress.key_order).await?;
             let casts = load_casts(sql, table).await?;
-            self.casts.insert(table.name.clone(), casts);
+            self.casts.insert(table.name.clone(), (perm, casts));
         }
-        match &self.casts[&table.name] {
+        let (perm, casts) = &self.casts[&table.name];
+        if a.len() != perm.len() || b.len() != perm.len() {
+            return Err(PgError::Config(format!(
+                "the key of {} changed while a resumed snapshot was being streamed",
+                table.name
+            )));
+        }
+        let a: Vec<&str> = perm.iter().map(|&p| a[p].as_str()).collect();
+        let b: Vec<&str> = perm.iter().map(|&p| b[p].as_str()).collect();
+        match casts {
             KeyCasts::Integers => {
-                let parse = |v: &[String]| -> Option<Vec<i64>> {
-                    v.iter().map(|s| s.parse().ok()).collect()
-                };
-                match (parse(a), parse(b)) {
+                let parse =
+                    |v: &[&str]| -> Option<Vec<i64>> { v.iter().map(|s| s.parse().ok()).collect() };
+                match (parse(&a), parse(&b)) {
                     (Some(x), Some(y)) => Ok(x.cmp(&y)),
                     _ => Err(PgError::protocol(
                         "snapshot filter",
@@ -132,16 +141,10 @@ impl SnapshotFilter {
                 }
             }
             KeyCasts::Sql(cols) => {
-                if a.len() != cols.len() || b.len() != cols.len() {
-                    return Err(PgError::Config(format!(
-                        "the key of {} changed while a resumed snapshot was being streamed",
-                        table.name
-                    )));
-                }
-                let row = |v: &[String]| -> String {
+                let row = |v: &[&str]| -> String {
                     let parts: Vec<String> = v
                         .iter()
-                        .zip(cols)
+                        .zip(perm.iter().map(|&p| &cols[p]))
                         .map(|(s, (ty, coll))| {
                             let mut e = format!("CAST({} AS {ty})", quote_literal(s));
                             if let Some(c) = coll {
@@ -154,8 +157,8 @@ impl SnapshotFilter {
                 };
                 let q = format!(
                     "SELECT CASE WHEN {a} < {b} THEN -1 WHEN {a} = {b} THEN 0 ELSE 1 END",
-                    a = row(a),
-                    b = row(b)
+                    a = row(&a),
+                    b = row(&b)
                 );
                 let r = sql
                     .query_one(&q, &[])
