@@ -285,7 +285,7 @@ pub async fn table_by_oid(client: &Client, oid: u32) -> Result<Option<Table>, Pg
     let rows = client
         .query(
             "SELECT a.attname::text, a.atttypid, a.atttypmod, t.typname::text, NOT a.attnotnull, \
-                    COALESCE((SELECT a.attnum = ANY (i.indkey) FROM pg_index i \
+                    COALESCE((SELECT a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]) FROM pg_index i \
                               WHERE i.indrelid = a.attrelid AND (i.indisprimary OR i.indisreplident) \
                               ORDER BY i.indisreplident DESC LIMIT 1), false), \
                     a.attndims::int4, \

@@ -54,7 +54,7 @@ BEGIN
                    'name', a.attname,
                    'type', a.atttypid::bigint,
                    'typmod', a.atttypmod,
-                   'key', c.relreplident = 'f' OR coalesce(a.attnum = ANY (i.indkey), false))
+                   'key', c.relreplident = 'f' OR coalesce(a.attnum = ANY ((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts - 1]), false))
                  ORDER BY a.attnum)
           FROM pg_catalog.pg_attribute a
           LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid
