@@ -63,7 +63,7 @@ pub fn code_class(code: RDKafkaErrorCode) -> ErrorClass {
 }
 
 fn kafka_class(e: &KafkaError) -> ErrorClass {
-    match e.rdkafka_error_code() {
+    match crate::codes::code(e) {
         Some(code) => code_class(code),
         None => match e {
             KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => ErrorClass::Permanent,

@@ -3,6 +3,7 @@
 //! administration, and a raw protocol reader that applies read_committed itself
 //! ([`raw`]).
 
+pub mod codes;
 pub mod error;
 pub mod offsets;
 pub mod preflight;

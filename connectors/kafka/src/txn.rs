@@ -36,7 +36,7 @@ impl TxnFailure {
         match &e {
             KafkaError::Transaction(t) => TxnFailure {
                 op,
-                code: t.code(),
+                code: crate::codes::txn_code(t),
                 message: t.to_string(),
                 fatal: t.is_fatal(),
                 retriable: t.is_retriable(),
@@ -44,7 +44,7 @@ impl TxnFailure {
             },
             other => TxnFailure {
                 op,
-                code: other.rdkafka_error_code().unwrap_or(Code::Fail),
+                code: crate::codes::code(other).unwrap_or(Code::Fail),
                 message: other.to_string(),
                 fatal: false,
                 retriable: false,

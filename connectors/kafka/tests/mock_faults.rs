@@ -4,7 +4,9 @@
 //! - a fenced producer epoch surfaces as "fenced", a permanent error (another instance
 //!   took over; this one stops);
 //! - an EndTxn that is not answered in time is a transient failure, and a new producer
-//!   with the same transactional.id (what the pipeline does next) recovers and commits.
+//!   with the same transactional.id (what the pipeline does next) recovers and commits;
+//! - an error code librdkafka does not know (a broker newer than it) is an abortable,
+//!   transient failure, not a crash.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -109,5 +111,62 @@ async fn an_unanswered_end_txn_is_transient_and_a_new_producer_recovers() {
     let p = TxnProducer::new(&cfg, TXN_ID, Duration::from_secs(10))
         .await
         .unwrap();
+    one_transaction(&p).await.unwrap();
+}
+
+/// Error codes as plain integers: `RDKafkaRespErr` cannot hold a code librdkafka does not
+/// know, which is the point of the test.
+mod raw {
+    use rdkafka::bindings::{rd_kafka_mock_cluster_t, rd_kafka_t};
+    extern "C" {
+        pub fn rd_kafka_handle_mock_cluster(rk: *const rd_kafka_t) -> *mut rd_kafka_mock_cluster_t;
+        pub fn rd_kafka_mock_cluster_bootstraps(
+            mc: *const rd_kafka_mock_cluster_t,
+        ) -> *const std::ffi::c_char;
+        pub fn rd_kafka_mock_push_request_errors_array(
+            mc: *mut rd_kafka_mock_cluster_t,
+            api_key: i16,
+            cnt: usize,
+            errors: *const i32,
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_code_librdkafka_does_not_know_is_a_failure_not_a_crash() {
+    use rdkafka::producer::{BaseProducer, Producer as _};
+    // A mock cluster owned by this client, reached through its raw handle.
+    let owner: BaseProducer = rdkafka::ClientConfig::new()
+        .set("test.mock.num.brokers", "1")
+        .create()
+        .unwrap();
+    let mc = unsafe { raw::rd_kafka_handle_mock_cluster(owner.client().native_ptr()) };
+    assert!(!mc.is_null());
+    let bootstrap = unsafe { std::ffi::CStr::from_ptr(raw::rd_kafka_mock_cluster_bootstraps(mc)) }
+        .to_string_lossy()
+        .into_owned();
+    let cfg = config(bootstrap);
+    let p = TxnProducer::new(&cfg, TXN_ID, Duration::from_secs(10))
+        .await
+        .unwrap();
+    // 105 (TRANSACTIONAL_ID_NOT_FOUND, what the test broker answers after a restart) is
+    // unknown to librdkafka 2.12; read through rust-rdkafka's code() it is an illegal
+    // instruction.
+    let unknown = [105i32];
+    unsafe { raw::rd_kafka_mock_push_request_errors_array(mc, 24, 1, unknown.as_ptr()) };
+    let e = one_transaction(&p)
+        .await
+        .expect_err("AddPartitionsToTxn refused");
+    match &e {
+        SinkError::Txn(f) => {
+            assert!(f.abortable && !f.fenced(), "{f:?}");
+            assert_eq!(f.code, rdkafka::error::RDKafkaErrorCode::Unknown, "{f:?}");
+            assert!(f.message.contains("105"), "{f:?}");
+        }
+        other => panic!("not a transaction failure: {other:?}"),
+    }
+    assert_eq!(e.class(), ErrorClass::Transient, "{e}");
+    // Aborted, the producer goes on.
+    p.abort().await.unwrap();
     one_transaction(&p).await.unwrap();
 }

@@ -178,7 +178,7 @@ enum Fatal {
 
 /// Whether `e` means this producer can never write again.
 fn fatal_reason(e: &KafkaError) -> Option<Fatal> {
-    if e.rdkafka_error_code().is_some_and(is_fencing) {
+    if sluice_kafka::codes::code(e).is_some_and(is_fencing) {
         return Some(Fatal::Fenced);
     }
     match e {
