@@ -368,6 +368,68 @@ fn postgres_restarts_and_sigterm_mid_batch_lose_and_duplicate_nothing() {
     catch_up_audit_and_stop(&pg, &broker, &setup, s);
 }
 
+/// The broker stops answering under load, once for less than the transaction calls'
+/// timeout (the commit waits it out) and once for longer (the commit fails, the producer
+/// is dropped and a new one fences it and goes on from the committed position), while
+/// Sluice keeps running: the audit finds every change once, and PostgreSQL was never told
+/// more than Kafka held.
+#[test]
+fn a_frozen_broker_under_load_loses_and_duplicates_nothing() {
+    let Stack {
+        pg,
+        broker,
+        setup,
+        config,
+    } = ledger_stack();
+    let env = [
+        ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
+        // Transaction calls time out after half of it: 5 s.
+        ("SLUICE__SINK__KAFKA__TRANSACTION_TIMEOUT_SECS", "10"),
+    ];
+    let rt = runtime();
+    let mut s = Sluice::start_with_env(&config, setup.admin_port, &env);
+    s.wait_ready();
+    let mut workload = Workload::start(pg.port, 0);
+    for freeze in [Duration::from_secs(3), Duration::from_secs(16)] {
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = committed(&broker, &rt).expect("a committed position");
+        broker.pause();
+        std::thread::sleep(freeze);
+        // Nothing can commit now; what PostgreSQL was told must be in Kafka.
+        let confirmed = pg.confirmed_flush("sluice");
+        broker.resume();
+        let after = wait_for(
+            "a commit after the broker came back",
+            Duration::from_secs(90),
+            || {
+                assert!(
+                    s.exited().is_none(),
+                    "sluice stopped after a {freeze:?} broker freeze:\n{}",
+                    s.log_text()
+                );
+                committed(&broker, &rt).filter(|p| p.end_lsn > before.end_lsn)
+            },
+        );
+        assert!(
+            confirmed <= after.end_lsn.0,
+            "confirmed {confirmed} during the freeze, beyond anything committed"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    workload.finish();
+    let log = s.log_text();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("commit_transaction"))
+        .collect();
+    eprintln!("{}", failed.join("\n"));
+    assert!(
+        !failed.is_empty(),
+        "the long freeze did not fail a commit: the test proves less than it says\n{log}"
+    );
+    catch_up_audit_and_stop(&pg, &broker, &setup, s);
+}
+
 #[test]
 fn snapshot_killed_mid_table_resumes_and_loses_and_duplicates_nothing() {
     let Stack {
