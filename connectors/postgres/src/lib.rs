@@ -271,6 +271,7 @@ pub async fn run(
     stats
         .binary_mode
         .store(binary, std::sync::atomic::Ordering::Relaxed);
+    let mode = Arc::clone(&stats);
     let pubs = catalog::quote_literal(&catalog::quote_ident(&cfg.publication));
     // Streaming of in-progress transactions stays off: PostgreSQL spills large
     // transactions to disk and sends each whole after its commit, and Sluice passes the
@@ -318,5 +319,8 @@ pub async fn run(
     .run()
     .await;
     status.send_modify(|s| *s = SourceStatus::default());
+    // No stream, no binary tuples (the gauge reads 0 until the next stream starts).
+    mode.binary_mode
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     result
 }
