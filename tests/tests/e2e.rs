@@ -77,6 +77,24 @@ fn insert_update_delete_arrive_decoded_with_keys() {
                 "placed_at": "2024-05-01T10:00:00Z", "shipped": false, "qty": 3, "day": 19844})
     );
     assert_eq!(recs[0]["value"]["source"]["snapshot"], json!("last"));
+    // source.sequence, Debezium's [lastCommitLsn, lsn]: null before the stream's first
+    // commit (the snapshot), then the previous transaction's end and the change's own
+    // LSN, increasing from change to change.
+    let seq = |r: &Value| -> (Option<u64>, u64) {
+        let s: Vec<Option<String>> =
+            serde_json::from_str(r["value"]["source"]["sequence"].as_str().unwrap()).unwrap();
+        let n = |v: &Option<String>| v.as_ref().map(|t| t.parse::<u64>().unwrap());
+        (n(&s[0]), n(&s[1]).unwrap())
+    };
+    assert_eq!(seq(&recs[0]).0, None, "{}", recs[0]);
+    let streamed: Vec<(Option<u64>, u64)> = recs[1..4].iter().map(seq).collect();
+    for (i, (last, lsn)) in streamed.iter().enumerate() {
+        assert_eq!(Some(*lsn), recs[i + 1]["value"]["source"]["lsn"].as_u64());
+        assert!(last.is_some_and(|l| l <= *lsn), "{streamed:?}");
+        if i > 0 {
+            assert!(*last > Some(streamed[i - 1].1), "{streamed:?}");
+        }
+    }
     // Insert.
     assert_eq!(
         after(&recs[1]),

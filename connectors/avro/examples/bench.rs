@@ -76,6 +76,7 @@ fn main() {
             lsn: Lsn(1),
             commit_lsn: Lsn(1),
             ordinal: 0,
+            last_commit_lsn: Some(sluice_core::Lsn(1)),
             xid: Some(1),
             commit_ts_us: 1_700_000_000_000_000,
             snapshot: SnapshotMarker::False,

@@ -208,6 +208,23 @@ impl TableCodec {
     }
 }
 
+/// Debezium's `source.sequence`: the JSON array `["<lastCommitLsn>","<lsn>"]` as a
+/// string (`[null,"<lsn>"]` in the snapshot), LSNs as decimal numbers; ordered as
+/// the stream is (consumers deduplicate and order PostgreSQL events by it).
+fn write_sequence(buf: &mut Vec<u8>, s: &sluice_core::SourceInfo) {
+    use std::io::Write;
+    let mut text = [0u8; 48];
+    let mut w = &mut text[..];
+    let written = match s.last_commit_lsn {
+        Some(last) => write!(w, "[\"{}\",\"{}\"]", last.0, s.lsn.0),
+        None => write!(w, "[null,\"{}\"]", s.lsn.0),
+    };
+    let len = 48 - w.len();
+    debug_assert!(written.is_ok(), "two u64 fit in 48 bytes");
+    binary::branch(buf, 1);
+    binary::bytes(buf, &text[..len]);
+}
+
 /// Debezium's `source` record. `object` is the (schema, table) the event is about.
 fn write_source(
     buf: &mut Vec<u8>,
@@ -223,7 +240,7 @@ fn write_source(
     binary::branch(buf, 0); // snapshot: string branch
     binary::string(buf, s.snapshot.as_str());
     binary::string(buf, database);
-    binary::branch(buf, 0); // sequence: null
+    write_sequence(buf, s);
     binary::branch(buf, 1);
     binary::long(buf, s.commit_ts_us);
     binary::branch(buf, 1);

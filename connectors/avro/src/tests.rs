@@ -40,6 +40,7 @@ fn change(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> Chan
             lsn: Lsn(0x1234),
             commit_lsn: Lsn(0x2000),
             ordinal: 0,
+            last_commit_lsn: Some(Lsn(0x1000)),
             xid: Some(77),
             commit_ts_us: 1_700_000_000_123_000,
             snapshot: SnapshotMarker::False,
@@ -136,6 +137,11 @@ fn key_and_envelope_round_trip_through_apache_avro() {
     assert_eq!(field(src, "ts_ms"), &AV::Long(1_700_000_000_123));
     assert_eq!(unwrap_union(field(src, "txId")), &AV::Long(77));
     assert_eq!(unwrap_union(field(src, "lsn")), &AV::Long(0x1234));
+    // Debezium's [lastCommitLsn, lsn], LSNs in decimal.
+    assert_eq!(
+        unwrap_union(field(src, "sequence")),
+        &AV::String(r#"["4096","4660"]"#.into())
+    );
     assert_eq!(
         unwrap_union(field(src, "snapshot")),
         &AV::String("false".into())
@@ -605,6 +611,7 @@ fn logical_messages_are_debezium_message_events() {
             lsn: Lsn(0x100),
             commit_lsn: Lsn(0x200),
             ordinal: 3,
+            last_commit_lsn: None,
             xid: Some(77),
             commit_ts_us: 1_700_000_000_123_456,
             snapshot: SnapshotMarker::False,
@@ -630,6 +637,10 @@ fn logical_messages_are_debezium_message_events() {
     assert_eq!(field(source, "table"), &AV::String(String::new()));
     assert_eq!(unwrap_union(field(source, "txId")), &AV::Long(77));
     assert_eq!(unwrap_union(field(source, "lsn")), &AV::Long(0x100));
+    assert_eq!(
+        unwrap_union(field(source, "sequence")),
+        &AV::String(r#"[null,"256"]"#.into())
+    );
     let block = unwrap_union(field(&v, "transaction"));
     assert_eq!(field(block, "id"), &AV::String(format!("77:{}", 0x200)));
     let msg = field(&v, "message");

@@ -89,6 +89,10 @@ pub struct SourceInfo {
     pub commit_lsn: Lsn,
     /// Position of the change within its transaction, from 0.
     pub ordinal: u64,
+    /// End LSN of the source transaction committed before this change's (Debezium's
+    /// `lastCommitLsn`: `source.sequence` is `[lastCommitLsn, lsn]`); `None` in the
+    /// snapshot.
+    pub last_commit_lsn: Option<Lsn>,
     pub xid: Option<u32>,
     /// Commit time of the source transaction, microseconds since the Unix epoch.
     pub commit_ts_us: i64,

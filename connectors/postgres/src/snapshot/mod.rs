@@ -288,6 +288,7 @@ pub async fn run(
                             lsn: plan.piece_lsn,
                             commit_lsn: plan.commit_lsn,
                             ordinal,
+                            last_commit_lsn: None,
                             xid: None,
                             commit_ts_us: now_us,
                             snapshot: SnapshotMarker::True,

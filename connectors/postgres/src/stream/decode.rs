@@ -27,6 +27,8 @@ pub struct State {
     pub received: Lsn,
     /// Highest position handed to the sink as an acknowledgement point.
     pub last_ack_point: Lsn,
+    /// End LSN of the last transaction committed (the start point before the first).
+    last_commit_end: Lsn,
     /// The server asked for an immediate status update.
     pub reply_requested: bool,
     /// WAL position of the record the current message decodes.
@@ -46,6 +48,7 @@ impl State {
             ordinal: 0,
             received: start,
             last_ack_point: start,
+            last_commit_end: start,
             reply_requested: false,
             record_lsn: Lsn::ZERO,
             filter: None,
@@ -79,6 +82,7 @@ pub async fn on_message(
         } => {
             st.txn = None;
             st.last_ack_point = st.last_ack_point.max(end_lsn);
+            st.last_commit_end = end_lsn;
             SourceEvent::Commit {
                 commit_lsn,
                 end_lsn,
@@ -251,6 +255,7 @@ async fn on_logical_message(
             lsn,
             commit_lsn: at,
             ordinal: 0,
+            last_commit_lsn: Some(st.last_commit_end),
             xid: None,
             commit_ts_us,
             snapshot: SnapshotMarker::False,
@@ -399,6 +404,7 @@ fn source_info(st: &State) -> SourceInfo {
         lsn: st.record_lsn,
         commit_lsn: txn.map(|t| t.final_lsn).unwrap_or_default(),
         ordinal: st.ordinal,
+        last_commit_lsn: Some(st.last_commit_end),
         xid: txn.map(|t| t.xid),
         commit_ts_us: txn.map(|t| t.commit_ts_us).unwrap_or_default(),
         snapshot: SnapshotMarker::False,
