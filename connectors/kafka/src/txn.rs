@@ -2,7 +2,7 @@
 //! transaction. librdkafka's transaction calls block, so they run on tokio's blocking
 //! threads, never on async workers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode as Code};
@@ -169,18 +169,25 @@ impl TxnProducer {
         }
     }
 
-    /// Waits, without holding a thread, until librdkafka has nothing in flight (every
-    /// record delivered or failed, its report served) or the call timeout passed. Then
-    /// the flush inside `commit_transaction` returns at once: rust-rdkafka's flush, when
-    /// records are still in flight, waits in 100 ms polls that the producer's own polling
+    /// Waits until librdkafka has nothing in flight (every record delivered or failed,
+    /// its report served) or the call timeout passed, with librdkafka's own flush: it
+    /// sends what lingers at once and wakes when the last report is served. Then the
+    /// flush inside rust-rdkafka's `commit_transaction` returns at once — when records
+    /// are still in flight, that one waits in 100 ms polls the producer's own polling
     /// thread leaves empty, which made every commit take at least 100 ms.
     async fn delivered(&self) {
-        let deadline = Instant::now() + self.timeout;
-        let mut pause = Duration::from_micros(200);
-        while self.inner.in_flight_count() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(2));
+        if self.inner.in_flight_count() == 0 {
+            return;
         }
+        let p = self.inner.clone();
+        let ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
+        // A timeout or failure here surfaces again from commit_transaction.
+        let _ = blocking(move || {
+            // SAFETY: the handle is alive (`p` holds it); rd_kafka_flush returns one of
+            // the codes librdkafka knows (NO_ERROR or _TIMED_OUT).
+            unsafe { rdkafka::bindings::rd_kafka_flush(p.client().native_ptr(), ms) }
+        })
+        .await;
     }
 
     /// Waits until every enqueued record is delivered (or failed).
