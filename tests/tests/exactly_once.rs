@@ -369,9 +369,9 @@ fn postgres_restarts_and_sigterm_mid_batch_lose_and_duplicate_nothing() {
 }
 
 /// The broker stops answering under load, once for less than the transaction calls'
-/// timeout (the commit waits it out) and once for longer (the commit fails, the producer
-/// is dropped and a new one fences it and goes on from the committed position), while
-/// Sluice keeps running: the audit finds every change once, and PostgreSQL was never told
+/// timeout (the commit waits it out) and once for longer (the commit fails; the pipeline
+/// restarts inside the process from the committed position, with a new producer that
+/// fences the old one), while Sluice keeps running: the audit finds every change once, and PostgreSQL was never told
 /// more than Kafka held.
 #[test]
 fn a_frozen_broker_under_load_loses_and_duplicates_nothing() {
