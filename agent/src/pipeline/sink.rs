@@ -24,6 +24,9 @@ use super::txn_meta::{TxnCounts, TxnMeta, MESSAGE_COLLECTION};
 use crate::config::BatchLimits;
 use crate::metrics::Metrics;
 
+/// A batch commits at the first source-transaction end after this age even when events
+/// keep waiting (or after the linger, if that is longer).
+const MAX_BATCH_AGE: Duration = Duration::from_secs(1);
 /// How long a stopping sink may spend committing its open transaction.
 const STOP_COMMIT_TIMEOUT: Duration = Duration::from_secs(4);
 /// How long a stopping sink waits for the source transaction in progress to end, so it
@@ -102,6 +105,10 @@ impl Sink {
         let mut abandoned = false;
         // Stopping inside a source transaction: until when its end is awaited.
         let mut draining: Option<tokio::time::Instant> = None;
+        // Under input that never pauses a batch still commits (at a source transaction's
+        // end) once this old: well within the transaction timeout, which validation keeps
+        // above the linger.
+        let max_age = self.limits.linger.max(MAX_BATCH_AGE);
         let result: Result<(), PipelineError> = loop {
             // When the open batch (or a position without events) is due: `linger` after
             // it opened. Commits happen at source-transaction boundaries only: a source
@@ -136,6 +143,7 @@ impl Sink {
                             open.txn_events >= self.limits.max_events || open.txn_bytes >= self.limits.max_bytes
                         } else {
                             open.events >= self.limits.max_events || open.bytes >= self.limits.max_bytes
+                                || open.since.is_some_and(|t| t.elapsed() >= max_age)
                         };
                         if full {
                             tokio::select! {
@@ -299,6 +307,12 @@ impl Sink {
                 open.newest_commit_us = Some(commit_ts_us);
             }
             SourceEvent::SnapshotPiece { piece, tables } => {
+                // A snapshot's first piece (it starts at the first table's start) begins
+                // new progress: nothing of an earlier snapshot (its pieces, its key order)
+                // applies to it.
+                if piece.after.is_none() {
+                    next.snapshot = None;
+                }
                 let progress = next.snapshot.get_or_insert_with(Default::default);
                 progress.tables = tables;
                 if !progress.pieces.contains(&piece) {
@@ -357,10 +371,12 @@ impl Sink {
             }
             SourceEvent::Change(change) => {
                 let src = &change.source;
-                // Changes a policy drops (a blocked table, a truncate the flat envelope
-                // cannot carry) are not events of the transaction: END counts only what
-                // consumers get.
-                let dropped = self.runtime_blocked.contains(&change.table.name)
+                // Changes a policy drops for good (a skipped table, a truncate the flat
+                // envelope cannot carry) are not events of the transaction: END counts
+                // what consumers get. A blocked table's changes are only delayed (they
+                // come when it catches up, in a replay that counts them again): counted.
+                let dropped = (self.on_incompatible == OnIncompatible::SkipTable
+                    && self.runtime_blocked.contains(&change.table.name))
                     || (self.skip_truncates && change.op == Op::Truncate);
                 let order = (self.transaction_metadata
                     && src.snapshot == SnapshotMarker::False
@@ -388,7 +404,7 @@ impl Sink {
                 let topic = match self.encoder.encode(&change, now_ms(), order).await {
                     Ok(t) => t,
                     Err(e) => {
-                        if order.is_some() {
+                        if order.is_some() && self.on_incompatible == OnIncompatible::SkipTable {
                             self.txn_counts.undo(change.table.id);
                         }
                         return self.refused(&change.table.name, src, e, next);

@@ -16,7 +16,8 @@ pub const MESSAGE_COLLECTION: TableId = 0;
 
 /// Events of the current source transaction, in all and per table. Counted before a
 /// restart's skipping, so a transaction replayed after a restart gets the same numbers;
-/// changes a policy drops are not counted (END tells consumers how many events to expect).
+/// changes a policy drops for good are not counted (END tells consumers how many events
+/// to expect).
 #[derive(Default)]
 pub struct TxnCounts {
     pub total: u64,
