@@ -149,7 +149,7 @@ impl TxnProducer {
     /// Commits the open transaction: flushes every record, then commits. Retriable
     /// failures are retried here; others are returned.
     pub async fn commit(&self) -> Result<(), SinkError> {
-        self.delivered().await;
+        self.delivered().await?;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -170,24 +170,39 @@ impl TxnProducer {
     }
 
     /// Waits until librdkafka has nothing in flight (every record delivered or failed,
-    /// its report served) or the call timeout passed, with librdkafka's own flush: it
-    /// sends what lingers at once and wakes when the last report is served. Then the
-    /// flush inside rust-rdkafka's `commit_transaction` returns at once — when records
-    /// are still in flight, that one waits in 100 ms polls the producer's own polling
-    /// thread leaves empty, which made every commit take at least 100 ms.
-    async fn delivered(&self) {
+    /// its report served), with librdkafka's own flush: it sends what lingers at once
+    /// and wakes when the last report is served. Then the flush inside rust-rdkafka's
+    /// `commit_transaction` returns at once — when records are still in flight, that one
+    /// waits in 100 ms polls the producer's own polling thread leaves empty, which made
+    /// every commit take at least 100 ms. Records still undelivered after the call
+    /// timeout fail the commit (abortable) without waiting a second timeout in it.
+    async fn delivered(&self) -> Result<(), SinkError> {
         if self.inner.in_flight_count() == 0 {
-            return;
+            return Ok(());
         }
         let p = self.inner.clone();
         let ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
-        // A timeout or failure here surfaces again from commit_transaction.
-        let _ = blocking(move || {
+        let done = blocking(move || {
             // SAFETY: the handle is alive (`p` holds it); rd_kafka_flush returns one of
             // the codes librdkafka knows (NO_ERROR or _TIMED_OUT).
             unsafe { rdkafka::bindings::rd_kafka_flush(p.client().native_ptr(), ms) }
         })
-        .await;
+        .await?;
+        if done == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Ok(());
+        }
+        Err(SinkError::Txn(TxnFailure {
+            op: "commit_transaction",
+            code: Code::from(done),
+            message: format!(
+                "records not delivered within {:?} ({})",
+                self.timeout,
+                Code::from(done)
+            ),
+            fatal: false,
+            retriable: false,
+            abortable: true,
+        }))
     }
 
     /// Waits until every enqueued record is delivered (or failed).
