@@ -90,8 +90,9 @@ pub struct SourceInfo {
     /// Position of the change within its transaction, from 0.
     pub ordinal: u64,
     /// End LSN of the source transaction committed before this change's (Debezium's
-    /// `lastCommitLsn`: `source.sequence` is `[lastCommitLsn, lsn]`); `None` in the
-    /// snapshot.
+    /// `lastCommitLsn`: `source.sequence` is `[lastCommitLsn, lsn]`); for the first
+    /// transaction after a (re)connection, the position streaming started from; `None`
+    /// in the snapshot.
     pub last_commit_lsn: Option<Lsn>,
     pub xid: Option<u32>,
     /// Commit time of the source transaction, microseconds since the Unix epoch.
