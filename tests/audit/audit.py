@@ -804,10 +804,11 @@ def audit(truth: dict, partitions_batches: Dict[Tuple[str, int], List[Batch]], d
             else:
                 try:
                     key = decode(topic, rec.key, True)
-                    # The key holds the row's primary key (`pk`, and for a key of more
-                    # columns their values too), nothing else.
-                    if (not isinstance(key, dict) or _int(key.get(pk)) != ev[pk]
-                            or any(f not in need or _int(v) != ev[f] for f, v in key.items())):
+                    # The key holds exactly the row's primary key columns: ledger's is
+                    # (id, k), acct's is k.
+                    key_cols = {"id", "k"} if topic == ledger_topic else {"k"}
+                    if (not isinstance(key, dict) or set(key) != key_cols
+                            or any(_int(v) != ev[f] for f, v in key.items())):
                         problems.append(("key", f"{where}: key {key} does not match the row's {pk}={ev[pk]}"))
                 except Unavailable:
                     raise

@@ -48,7 +48,7 @@ def acct_ev(k, seq, txn, op="u", lsn=None):
 
 def ledger_ev(i, k, seq, txn, op="c", lsn=None):
     v = {"before": None, "after": {"id": i, "k": k, "seq": seq, "txn": txn, "pad": "x"}, "source": {"lsn": lsn}, "op": op}
-    return (json.dumps({"id": i}).encode(), json.dumps(v).encode())
+    return (json.dumps({"id": i, "k": k}).encode(), json.dumps(v).encode())
 
 
 def off_rec(end_lsn, slot="sluice"):
