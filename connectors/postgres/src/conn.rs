@@ -333,6 +333,15 @@ impl ReplicationConn {
         }
     }
 
+    /// Whether a whole message is already buffered: the next [`Self::recv_copy`] returns
+    /// without reading the socket.
+    pub fn message_buffered(&self) -> bool {
+        self.rbuf.len() >= 5
+            && self.rbuf.len()
+                > u32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]])
+                    as usize
+    }
+
     /// Sends one CopyData message.
     pub async fn send_copy(&mut self, payload: &[u8]) -> Result<(), PgError> {
         frontend::CopyData::new(payload)?.write(&mut self.wbuf);

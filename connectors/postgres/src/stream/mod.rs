@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use sluice_core::{EventBatch, EventSender, Lsn, SourceEvent, TableName};
+use sluice_core::{EventBatch, EventSender, Lsn, SourceEvent, TableName, MAX_EVENT_BATCH};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -82,9 +82,9 @@ impl Streamer<'_> {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                // What one message produced goes on as one batch: gathering several
-                // messages' events first measured slower (decode bench), the walsender
-                // being the bottleneck here.
+                // What the messages already read produced goes on as one batch (never
+                // waiting for more): one hand-over, one wake-up of the sink, per socket
+                // read rather than per row.
                 room = tx.reserve(pending.len()), if !pending.is_empty() => {
                     // The sink has stopped: close cleanly, confirming what it acknowledged.
                     let Ok(room) = room else { break };
@@ -114,6 +114,15 @@ impl Streamer<'_> {
                     };
                     self.ctx.stats.bytes_received.fetch_add(msg.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     handle(&self.ctx, &mut st, msg, &mut pending).await?;
+                    // Messages already read from the socket join the batch (no waiting
+                    // for more): fewer hand-overs when the stream is busy.
+                    while pending.len() < MAX_EVENT_BATCH && self.conn.message_buffered() {
+                        let Some(msg) = self.conn.recv_copy().await? else {
+                            return Err(PgError::protocol("replication", "server ended the replication stream"));
+                        };
+                        self.ctx.stats.bytes_received.fetch_add(msg.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        handle(&self.ctx, &mut st, msg, &mut pending).await?;
+                    }
                     reply_now |= std::mem::take(&mut st.reply_requested);
                 }
             }
