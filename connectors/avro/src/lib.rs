@@ -212,17 +212,43 @@ impl TableCodec {
 /// string (`[null,"<lsn>"]` in the snapshot), LSNs as decimal numbers; ordered as
 /// the stream is (consumers deduplicate and order PostgreSQL events by it).
 fn write_sequence(buf: &mut Vec<u8>, s: &sluice_core::SourceInfo) {
-    use std::io::Write;
+    // Built on the stack without fmt: this runs for every event.
     let mut text = [0u8; 48];
-    let mut w = &mut text[..];
-    let written = match s.last_commit_lsn {
-        Some(last) => write!(w, "[\"{}\",\"{}\"]", last.0, s.lsn.0),
-        None => write!(w, "[null,\"{}\"]", s.lsn.0),
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        text[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
     };
-    let len = 48 - w.len();
-    debug_assert!(written.is_ok(), "two u64 fit in 48 bytes");
+    let mut digits = [0u8; 20];
+    match s.last_commit_lsn {
+        Some(last) => {
+            put(b"[\"");
+            put(decimal(last.0, &mut digits));
+        }
+        None => put(b"[null"),
+    }
+    put(if s.last_commit_lsn.is_some() {
+        b"\",\""
+    } else {
+        b",\""
+    });
+    put(decimal(s.lsn.0, &mut digits));
+    put(b"\"]");
     binary::branch(buf, 1);
     binary::bytes(buf, &text[..len]);
+}
+
+/// `n` in decimal, written at the end of `out`.
+fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &out[i..];
+        }
+    }
 }
 
 /// Debezium's `source` record. `object` is the (schema, table) the event is about.

@@ -685,3 +685,18 @@ fn transaction_metadata_begin_and_end() {
     );
     assert_eq!(field(first, "event_count"), &AV::Long(2));
 }
+
+#[test]
+fn sequence_lsns_in_decimal_at_the_extremes() {
+    let mut d = [0u8; 20];
+    for n in [0, 7, 10, 4660, u64::MAX] {
+        assert_eq!(super::decimal(n, &mut d), n.to_string().as_bytes());
+    }
+    let mut c = change(Op::Create, None, Some(vec![]));
+    c.source.lsn = Lsn(u64::MAX);
+    c.source.last_commit_lsn = Some(Lsn(u64::MAX));
+    let mut buf = Vec::new();
+    super::write_sequence(&mut buf, &c.source);
+    let text = format!("[\"{0}\",\"{0}\"]", u64::MAX);
+    assert_eq!(&buf[buf.len() - text.len()..], text.as_bytes());
+}
