@@ -149,7 +149,7 @@ impl TxnProducer {
     /// Commits the open transaction: flushes every record, then commits. Retriable
     /// failures are retried here; others are returned.
     pub async fn commit(&self) -> Result<(), SinkError> {
-        self.delivered().await?;
+        self.flush().await?;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -169,14 +169,14 @@ impl TxnProducer {
         }
     }
 
-    /// Waits until librdkafka has nothing in flight (every record delivered or failed,
-    /// its report served), with librdkafka's own flush: it sends what lingers at once
+    /// Waits until every enqueued record is delivered or failed (its report served),
+    /// with librdkafka's own flush: it sends what lingers at once
     /// and wakes when the last report is served. Then the flush inside rust-rdkafka's
     /// `commit_transaction` returns at once — when records are still in flight, that one
     /// waits in 100 ms polls the producer's own polling thread leaves empty, which made
     /// every commit take at least 100 ms. Records still undelivered after the call
     /// timeout fail the commit (abortable) without waiting a second timeout in it.
-    async fn delivered(&self) -> Result<(), SinkError> {
+    pub async fn flush(&self) -> Result<(), SinkError> {
         if self.inner.in_flight_count() == 0 {
             return Ok(());
         }
@@ -203,15 +203,6 @@ impl TxnProducer {
             retriable: false,
             abortable: true,
         }))
-    }
-
-    /// Waits until every enqueued record is delivered (or failed).
-    pub async fn flush(&self) -> Result<(), SinkError> {
-        let p = self.inner.clone();
-        let t = self.timeout;
-        blocking(move || p.flush(t))
-            .await?
-            .map_err(SinkError::Client)
     }
 
     /// Aborts the open transaction (best effort).
