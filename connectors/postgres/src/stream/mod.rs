@@ -109,19 +109,19 @@ impl Streamer<'_> {
                 // Read only when everything decoded so far has been handed on: a slow
                 // sink stops the reading (backpressure), while status updates continue.
                 msg = self.conn.recv_copy(), if pending.is_empty() => {
-                    let Some(msg) = msg? else {
-                        return Err(PgError::protocol("replication", "server ended the replication stream"));
-                    };
-                    self.ctx.stats.bytes_received.fetch_add(msg.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    handle(&self.ctx, &mut st, msg, &mut pending).await?;
+                    let mut msg = msg?;
                     // Messages already read from the socket join the batch (no waiting
                     // for more): fewer hand-overs when the stream is busy.
-                    while pending.len() < MAX_EVENT_BATCH && self.conn.message_buffered() {
-                        let Some(msg) = self.conn.recv_copy().await? else {
+                    loop {
+                        let Some(m) = msg else {
                             return Err(PgError::protocol("replication", "server ended the replication stream"));
                         };
-                        self.ctx.stats.bytes_received.fetch_add(msg.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                        handle(&self.ctx, &mut st, msg, &mut pending).await?;
+                        self.ctx.stats.bytes_received.fetch_add(m.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        handle(&self.ctx, &mut st, m, &mut pending).await?;
+                        if pending.len() >= MAX_EVENT_BATCH || !self.conn.message_buffered() {
+                            break;
+                        }
+                        msg = self.conn.recv_copy().await?;
                     }
                     reply_now |= std::mem::take(&mut st.reply_requested);
                 }
