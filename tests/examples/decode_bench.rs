@@ -177,6 +177,11 @@ fn run_source(
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(2),
             snapshot_chunk_rows: 20_000,
+            // The default (1,000-row transactions stay under PostgreSQL's 64 MB of
+            // decoding memory, so nothing is streamed in progress).
+            streaming: true,
+            spill_dir: std::env::temp_dir().join("sluice-decode-bench-spill"),
+            spill_max_bytes: 1 << 30,
         };
         let (tx, mut rx) = sluice_core::event_queue(4096);
         let (_ack_tx, ack_rx) = watch::channel(Lsn::ZERO);

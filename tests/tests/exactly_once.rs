@@ -42,7 +42,8 @@ impl Workload {
                         let mut rng = rand::rng();
                         let roll: u32 = rng.random_range(0..100);
                         match roll {
-                            0..=4 => (KEYS, 60, false),           // large: 1200 updates + 1200 inserts
+                            // large: 1200 updates + 1200 inserts (rolled back now and then)
+                            0..=4 => (KEYS, 60, roll == 0),
                             5..=14 => (rng.random_range(1..5), 1, true), // rolled back
                             _ => (rng.random_range(1..5), 1, false),
                         }
@@ -213,18 +214,35 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         setup,
         config,
     } = ledger_stack();
-    let env = [
-        ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
-        ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "30"),
-        ("SLUICE__SINK__KAFKA__TRANSACTION_TIMEOUT_SECS", "10"),
-    ];
+    // Large transactions are streamed while they run (64 kB of decoding memory), and
+    // each start picks streaming on or off at random: a transaction half committed by
+    // one mode is resumed by the other, so both must give the same events and ordinals.
+    pg.psql("ALTER DATABASE shop SET logical_decoding_work_mem = '64kB'");
+    let env = |streaming: bool| {
+        [
+            ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
+            ("SLUICE__SINK__KAFKA__BATCH__LINGER_MS", "30"),
+            ("SLUICE__SINK__KAFKA__TRANSACTION_TIMEOUT_SECS", "10"),
+            (
+                "SLUICE__SOURCE__POSTGRES__STREAMING",
+                if streaming { "true" } else { "false" },
+            ),
+        ]
+    };
+    let start = || {
+        Sluice::start_with_env(
+            &config,
+            setup.admin_port,
+            &env(rand::rng().random_bool(0.5)),
+        )
+    };
     let rt = runtime();
     let kills: usize = std::env::var("SLUICE_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
 
-    let mut s = Sluice::start_with_env(&config, setup.admin_port, &env);
+    let mut s = Sluice::start_with_env(&config, setup.admin_port, &env(true));
     s.wait_ready();
     // The initial snapshot is committed before the first kill: kills during a snapshot
     // are the subject of snapshot_killed_mid_table_resumes_and_loses_and_duplicates_nothing.
@@ -247,13 +265,13 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         }
         s.kill9();
         check_confirmed_not_ahead(&pg, &broker, &rt);
-        s = Sluice::start_with_env(&config, setup.admin_port, &env);
+        s = start();
         // Sometimes kill it again before it is even ready.
         if rand::rng().random_range(0..4) == 0 {
             std::thread::sleep(Duration::from_millis(rand::rng().random_range(0..400)));
             s.kill9();
             check_confirmed_not_ahead(&pg, &broker, &rt);
-            s = Sluice::start_with_env(&config, setup.admin_port, &env);
+            s = start();
         }
         s.wait_ready();
     }
@@ -266,6 +284,12 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     );
     catch_up_audit_and_stop(&pg, &broker, &setup, s);
     assert!(workload.committed.load(Ordering::Relaxed) > 50);
+    let streamed: i64 = pg
+        .psql("SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = 'sluice'")
+        .parse()
+        .unwrap_or(0);
+    eprintln!("transactions streamed in progress: {streamed}");
+    assert!(streamed > 0, "no transaction was streamed in progress");
 }
 
 #[test]

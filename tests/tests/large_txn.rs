@@ -1,5 +1,8 @@
 //! A huge source transaction streams through in bounded memory: the peak resident set of
 //! the sluice process stays under a fixed ceiling however many rows the transaction has.
+//! PostgreSQL streams it while it runs (Sluice stages it on disk until the commit); the
+//! same with streaming off (PostgreSQL spills it and sends it after the commit) is the
+//! second test.
 //! Rows: SLUICE_BIG_TXN_ROWS (default 500,000; the figure is 5,000,000).
 
 use std::time::{Duration, Instant};
@@ -20,6 +23,15 @@ fn peak_rss(pid: u32) -> u64 {
 
 #[test]
 fn a_huge_transaction_streams_in_bounded_memory() {
+    huge_transaction(true);
+}
+
+#[test]
+fn a_huge_transaction_spilled_by_postgres_streams_in_bounded_memory() {
+    huge_transaction(false);
+}
+
+fn huge_transaction(streaming: bool) {
     let rows: u64 = std::env::var("SLUICE_BIG_TXN_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -31,7 +43,11 @@ fn a_huge_transaction_streams_in_bounded_memory() {
         "CREATE TABLE big (id bigint PRIMARY KEY, note text NOT NULL, n int NOT NULL)",
         &["public.big"],
     );
-    let mut s = Sluice::start(&st.config, st.setup.admin_port);
+    let env = [(
+        "SLUICE__SOURCE__POSTGRES__STREAMING",
+        if streaming { "true" } else { "false" },
+    )];
+    let mut s = Sluice::start_with_env(&st.config, st.setup.admin_port, &env);
     s.wait_ready();
     let pid = s.pid().unwrap();
     let base = peak_rss(pid);
@@ -62,6 +78,20 @@ fn a_huge_transaction_streams_in_bounded_memory() {
     );
     assert_eq!(produced, rows, "events committed for the transaction");
     // PostgreSQL's own accounting of the slot, refreshed with each status update.
+    // Streamed while it ran (decoding memory is 64 MB by default) and passed on from
+    // Sluice's staging file after the commit; or spilled by PostgreSQL.
+    let (pg_side, sluice_side) = if streaming {
+        ("sluice_slot_stream_transactions", 1)
+    } else {
+        ("sluice_slot_spill_transactions", 0)
+    };
+    wait_for(pg_side, Duration::from_secs(30), || {
+        let (_, m) = s.admin_get("/metrics")?;
+        m.lines()
+            .any(|l| l.starts_with(&format!("{pg_side} ")) && !l.ends_with(" 0"))
+            .then_some(())
+    });
+    let (_, metrics) = s.admin_get("/metrics").unwrap();
     let gauge = |name: &str| -> u64 {
         metrics
             .lines()
@@ -70,17 +100,18 @@ fn a_huge_transaction_streams_in_bounded_memory() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    wait_for("slot statistics", Duration::from_secs(10), || {
-        let (_, m) = s.admin_get("/metrics")?;
-        m.lines()
-            .any(|l| l.starts_with("sluice_slot_decoded_bytes ") && !l.ends_with(" 0"))
-            .then_some(())
-    });
     eprintln!(
-        "slot statistics at the end: spilled {} bytes in {} transactions, decoded {} bytes",
+        "slot statistics at the end: PostgreSQL spilled {} bytes in {} transactions, streamed {} bytes in {} transactions (staged by Sluice), decoded {} bytes",
         gauge("sluice_slot_spill_bytes"),
         gauge("sluice_slot_spill_transactions"),
+        gauge("sluice_slot_stream_bytes"),
+        gauge("sluice_slot_stream_transactions"),
         gauge("sluice_slot_decoded_bytes"),
+    );
+    assert_eq!(
+        gauge("sluice_source_streamed_commits_total"),
+        sluice_side,
+        "{metrics}"
     );
     assert!(
         peak < CEILING,

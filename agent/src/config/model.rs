@@ -69,6 +69,15 @@ pub struct PostgresSection {
     /// null event key.
     #[serde(default)]
     pub keyless_tables: KeylessTablesSetting,
+    /// Receive large transactions while they run (pgoutput streaming), staged on local
+    /// disk until they commit; false: PostgreSQL spills them and sends them after commit.
+    #[serde(default = "default_true")]
+    pub streaming: bool,
+    /// Where streamed transactions are staged (default: <temp dir>/sluice-spill-<slot>).
+    pub spill_dir: Option<PathBuf>,
+    /// Most MiB staged at once; beyond, Sluice reconnects with streaming off.
+    #[serde(default = "default_spill_max_mb")]
+    pub spill_max_mb: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -409,6 +418,9 @@ fn default_name() -> String {
 }
 fn default_snapshot_parallelism() -> usize {
     2
+}
+fn default_spill_max_mb() -> u64 {
+    2048
 }
 fn default_snapshot_chunk_rows() -> u64 {
     20_000

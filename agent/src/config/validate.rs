@@ -270,6 +270,12 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     "must be between 1 and 64 (connections reading the snapshot at once)",
                 ));
             }
+            if pg.streaming && pg.spill_max_mb == 0 {
+                return Err(ConfigError::new(
+                    "source.postgres.spill_max_mb",
+                    "must be at least 1 with streaming on (or set source.postgres.streaming: false)",
+                ));
+            }
             Some(SourceConfig {
                 pg: pgcfg,
                 slot: pg.slot.clone(),
@@ -301,6 +307,11 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     super::KeylessTablesSetting::Refuse => sluice_postgres::KeylessTables::Refuse,
                     super::KeylessTablesSetting::NullKey => sluice_postgres::KeylessTables::NullKey,
                 },
+                streaming: pg.streaming,
+                spill_dir: pg.spill_dir.clone().unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("sluice-spill-{}", pg.slot))
+                }),
+                spill_max_bytes: pg.spill_max_mb.saturating_mul(1 << 20),
             })
         }
     };

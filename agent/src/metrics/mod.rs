@@ -53,7 +53,14 @@ pub struct Metrics {
     spill_bytes: IntGauge,
     spill_txns: IntGauge,
     decoded_bytes: IntGauge,
+    stream_bytes: IntGauge,
+    stream_txns: IntGauge,
     binary_tuples: IntGauge,
+    streaming: IntGauge,
+    staged_bytes: IntGauge,
+    staged_txns: IntGauge,
+    streamed_committed: IntCounter,
+    streamed_aborted: IntCounter,
     snapshot_table_rows: IntGaugeVec,
     snapshot_table_estimate: IntGaugeVec,
     wal_status: IntGaugeVec,
@@ -215,6 +222,34 @@ impl Metrics {
             "sluice_slot_decoded_bytes",
             "Bytes of transactions decoded for the slot (pg_stat_replication_slots.total_bytes, cumulative)",
         );
+        let stream_bytes = gauge(
+            "sluice_slot_stream_bytes",
+            "Bytes of in-progress transactions PostgreSQL streamed for the slot (pg_stat_replication_slots.stream_bytes, cumulative)",
+        );
+        let stream_txns = gauge(
+            "sluice_slot_stream_transactions",
+            "In-progress transactions PostgreSQL streamed for the slot (pg_stat_replication_slots.stream_txns, cumulative)",
+        );
+        let streaming = gauge(
+            "sluice_source_streaming",
+            "1 while the replication stream receives in-progress transactions (staged on local disk until they commit), 0 when PostgreSQL sends them after commit",
+        );
+        let staged_bytes = gauge(
+            "sluice_source_staged_bytes",
+            "Bytes of streamed transactions still running, staged in source.postgres.spill_dir now",
+        );
+        let staged_txns = gauge(
+            "sluice_source_staged_transactions",
+            "Streamed transactions still running, staged in source.postgres.spill_dir now",
+        );
+        let streamed_committed = counter(
+            "sluice_source_streamed_commits_total",
+            "Streamed transactions that committed and were passed on from their staging file",
+        );
+        let streamed_aborted = counter(
+            "sluice_source_streamed_aborts_total",
+            "Streamed transactions that aborted: their staged changes were dropped, none reached Kafka",
+        );
         let binary_tuples = gauge(
             "sluice_source_binary_tuples",
             "1 while the replication stream carries binary tuples (every captured column has a binary reader), 0 for text",
@@ -300,6 +335,13 @@ impl Metrics {
             Box::new(spill_txns.clone()),
             Box::new(decoded_bytes.clone()),
             Box::new(binary_tuples.clone()),
+            Box::new(stream_bytes.clone()),
+            Box::new(stream_txns.clone()),
+            Box::new(streaming.clone()),
+            Box::new(staged_bytes.clone()),
+            Box::new(staged_txns.clone()),
+            Box::new(streamed_committed.clone()),
+            Box::new(streamed_aborted.clone()),
             Box::new(snapshot_table_rows.clone()),
             Box::new(snapshot_table_estimate.clone()),
             Box::new(wal_status.clone()),
@@ -345,6 +387,13 @@ impl Metrics {
             spill_txns,
             decoded_bytes,
             binary_tuples,
+            stream_bytes,
+            stream_txns,
+            streaming,
+            staged_bytes,
+            staged_txns,
+            streamed_committed,
+            streamed_aborted,
             snapshot_table_rows,
             snapshot_table_estimate,
             wal_status,
@@ -437,11 +486,25 @@ impl Metrics {
             (&self.spill_bytes, &s.spill_bytes),
             (&self.spill_txns, &s.spill_txns),
             (&self.decoded_bytes, &s.decoded_bytes),
+            (&self.stream_bytes, &s.stream_bytes),
+            (&self.stream_txns, &s.stream_txns),
+            (&self.staged_bytes, &s.spill_local_bytes),
+            (&self.staged_txns, &s.streamed_open),
         ] {
             gauge.set(value.load(Ordering::Relaxed) as i64);
         }
         self.binary_tuples
             .set(i64::from(s.binary_mode.load(Ordering::Relaxed)));
+        self.streaming
+            .set(i64::from(s.streaming_mode.load(Ordering::Relaxed)));
+        sync(
+            &self.streamed_committed,
+            s.streamed_txns.load(Ordering::Relaxed),
+        );
+        sync(
+            &self.streamed_aborted,
+            s.streamed_aborts.load(Ordering::Relaxed),
+        );
         let tables = s
             .snapshot_tables
             .lock()

@@ -89,6 +89,21 @@ pub struct SourceStats {
     pub spill_bytes: AtomicU64,
     pub spill_txns: AtomicU64,
     pub decoded_bytes: AtomicU64,
+    /// pg_stat_replication_slots: stream_bytes, stream_txns (cumulative).
+    pub stream_bytes: AtomicU64,
+    pub stream_txns: AtomicU64,
+    /// Whether the running stream asked for in-progress transactions.
+    pub streaming_mode: std::sync::atomic::AtomicBool,
+    /// Staging a streamed transaction failed: streaming off from then on (kept across
+    /// reconnects, like `binary_refused`).
+    pub streaming_refused: std::sync::atomic::AtomicBool,
+    /// Bytes of streamed, still open transactions staged on local disk now.
+    pub spill_local_bytes: AtomicU64,
+    /// Streamed transactions open (staged) now.
+    pub streamed_open: AtomicU64,
+    /// Streamed transactions committed (replayed) and aborted (dropped).
+    pub streamed_txns: AtomicU64,
+    pub streamed_aborts: AtomicU64,
     /// pg_replication_slots.wal_status (reserved, extended, unreserved, lost).
     pub wal_status: Mutex<String>,
     pub snapshot_rows: AtomicU64,
@@ -134,6 +149,12 @@ pub struct SourceConfig {
     pub snapshot_parallelism: usize,
     /// Rows per key range of a large table in the snapshot (0: never split).
     pub snapshot_chunk_rows: u64,
+    /// Ask for in-progress transactions (pgoutput streaming), staged in `spill_dir`
+    /// until they commit (see [`stream::spill`]).
+    pub streaming: bool,
+    pub spill_dir: std::path::PathBuf,
+    /// Most bytes staged at once; beyond, streaming is turned off.
+    pub spill_max_bytes: u64,
 }
 
 /// Tables with neither a primary key nor a replica identity index (nor REPLICA
@@ -273,17 +294,37 @@ pub async fn run(
         .store(binary, std::sync::atomic::Ordering::Relaxed);
     let mode = Arc::clone(&stats);
     let pubs = catalog::quote_literal(&catalog::quote_ident(&cfg.publication));
-    // Streaming of in-progress transactions stays off: PostgreSQL spills large
-    // transactions to disk and sends each whole after its commit, and Sluice passes the
-    // changes on as they arrive through bounded queues, so memory stays bounded without
-    // exposing changes that may still abort.
+    // In-progress transactions (protocol 2+) are staged on local disk until they commit
+    // (stream::spill), so PostgreSQL does not spill them on its side; they reach Kafka
+    // only once committed. Off by configuration or after staging failed (no room).
+    let streaming = cfg.streaming
+        && !stats
+            .streaming_refused
+            .load(std::sync::atomic::Ordering::Relaxed);
+    let spill = if streaming {
+        Some(
+            stream::spill::Spill::open(&cfg.spill_dir, cfg.spill_max_bytes, Arc::clone(&stats))
+                .await?,
+        )
+    } else {
+        None
+    };
+    stats
+        .streaming_mode
+        .store(streaming, std::sync::atomic::Ordering::Relaxed);
+    let proto = proto_version(version);
+    let parallel_streaming = streaming && proto >= 4;
     // Logical messages are always asked for, whatever uses them: a transactional one
     // takes an ordinal in its transaction, so ordinals (and the committed resume points
     // built on them) must not depend on the configuration. Unwanted ones are dropped.
     let start = format!(
-        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{}', publication_names {pubs}, messages 'true'{})",
-        proto_version(version),
-        if binary { ", binary 'true'" } else { "" }
+        "START_REPLICATION SLOT {slot_q} LOGICAL {start_lsn} (proto_version '{proto}', publication_names {pubs}, messages 'true'{}{})",
+        if binary { ", binary 'true'" } else { "" },
+        match (streaming, parallel_streaming) {
+            (false, _) => "",
+            (true, false) => ", streaming 'on'",
+            (true, true) => ", streaming 'parallel'",
+        }
     );
     repl.start_copy_both(&start).await.map_err(|e| match e {
         // Another connection took the slot between our check and START_REPLICATION.
@@ -294,7 +335,7 @@ pub async fn run(
         e => e,
     })?;
     status.send_modify(|s| s.streaming = true);
-    tracing::info!(slot = %cfg.slot, from = %start_lsn, binary, "streaming changes");
+    tracing::info!(slot = %cfg.slot, from = %start_lsn, binary, in_progress = streaming, "streaming changes");
     let result = stream::Streamer {
         conn: repl,
         ctx: stream::Context {
@@ -315,6 +356,8 @@ pub async fn run(
         heartbeat_interval: cfg.heartbeat_interval,
         start_lsn,
         filter: progress.and_then(stream::filter::SnapshotFilter::new),
+        spill,
+        parallel_streaming,
     }
     .run()
     .await;

@@ -177,6 +177,22 @@ pub enum PgOutput {
     },
 }
 
+impl PgOutput {
+    /// The (sub)transaction id a data message carries inside a stream block.
+    pub fn stream_xid(&self) -> Option<u32> {
+        match self {
+            PgOutput::Relation(r) => r.xid,
+            PgOutput::Type { xid, .. }
+            | PgOutput::Insert { xid, .. }
+            | PgOutput::Update { xid, .. }
+            | PgOutput::Delete { xid, .. }
+            | PgOutput::Truncate { xid, .. }
+            | PgOutput::Message { xid, .. } => *xid,
+            _ => None,
+        }
+    }
+}
+
 /// Stateful decoder: inside a Stream Start … Stream Stop block, data messages carry a
 /// leading transaction id.
 #[derive(Debug, Default)]
@@ -337,6 +353,20 @@ fn message_name(tag: u8) -> &'static str {
 impl Decoder {
     pub fn new() -> Self {
         Decoder::default()
+    }
+
+    /// A decoder inside a stream block: reads the data messages of a streamed
+    /// transaction, each with its leading transaction id, as staged on disk.
+    pub fn in_stream_block() -> Self {
+        Decoder {
+            in_stream: true,
+            parallel_abort_info: false,
+        }
+    }
+
+    /// Inside a Stream Start … Stream Stop block.
+    pub fn in_stream(&self) -> bool {
+        self.in_stream
     }
 
     /// Decodes one message (the payload of an XLogData record).

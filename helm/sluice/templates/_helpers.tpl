@@ -97,6 +97,9 @@ registry's data directory on the data volume, the mounted password file).
 {{- end }}
 {{- end }}
 {{- $_ := set $cfg "schema_registry" $reg }}
+{{- if and $cfg.source $cfg.source.postgres (not $cfg.source.postgres.spill_dir) }}
+{{- $_ := set $cfg.source.postgres "spill_dir" "/var/lib/sluice/spill" }}
+{{- end }}
 {{- if .Values.postgres.passwordSecret.name }}
 {{- if and $cfg.source $cfg.source.postgres }}
 {{- $_ := set $cfg.source.postgres "password_file" (include "sluice.postgresPasswordFile" .) }}

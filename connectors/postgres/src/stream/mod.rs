@@ -2,10 +2,12 @@
 //! that confirm only what the sink acknowledged.
 //!
 //! - [`decode`]: pgoutput messages to change events (relation cache, transaction state);
+//! - [`spill`]: streamed in-progress transactions staged on disk until they commit;
 //! - [`toast`]: unchanged TOASTed values re-read by key.
 
 mod decode;
 pub mod filter;
+pub mod spill;
 mod toast;
 
 use std::collections::HashSet;
@@ -19,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::conn::ReplicationConn;
 use crate::error::PgError;
+use crate::pgoutput::PgOutput;
 use crate::{SourceStats, ToastMode};
 
 pub use decode::State;
@@ -56,6 +59,10 @@ pub struct Streamer<'a> {
     pub start_lsn: Lsn,
     /// After a resumed snapshot: skips changes a later snapshot piece holds.
     pub filter: Option<filter::SnapshotFilter>,
+    /// With streaming of in-progress transactions: where they wait for their commit.
+    pub spill: Option<spill::Spill>,
+    /// Streaming is `parallel` (protocol 4): Stream Abort carries the abort's LSN and time.
+    pub parallel_streaming: bool,
 }
 
 impl Streamer<'_> {
@@ -64,6 +71,7 @@ impl Streamer<'_> {
     pub async fn run(mut self) -> Result<(), PgError> {
         let mut st = State::new(self.start_lsn);
         st.filter = self.filter.take();
+        st.decoder.parallel_abort_info = self.parallel_streaming;
         let mut flushed = self.start_lsn;
         let mut pending: EventBatch = Vec::new();
         let mut ticker = tokio::time::interval(self.status_interval);
@@ -74,7 +82,26 @@ impl Streamer<'_> {
         heartbeat.tick().await;
         let mut last_status = Instant::now();
         let mut heartbeat_on = self.heartbeat_interval.is_some();
+        // A committed streamed transaction being passed on: the socket is not read
+        // until it is through (as with a whole transaction, PostgreSQL waits).
+        let mut replay: Option<spill::Replay> = None;
         loop {
+            if let (Some(r), true) = (replay.as_mut(), pending.is_empty()) {
+                if self.shutdown.is_cancelled() {
+                    break;
+                }
+                if r.next(&self.ctx, &mut st, &mut pending).await? {
+                    replay = None;
+                }
+                if last_status.elapsed() >= self.status_interval {
+                    flushed = flushed.max(*self.acked.borrow());
+                    self.send_status(st.received, flushed).await?;
+                    last_status = Instant::now();
+                }
+                if pending.is_empty() {
+                    continue;
+                }
+            }
             let mut reply_now = false;
             let tx = &self.tx;
             let shutdown = &self.shutdown;
@@ -108,7 +135,7 @@ impl Streamer<'_> {
                 _ = heartbeat.tick(), if heartbeat_on => heartbeat_on = emit_heartbeat(self.ctx.sql).await,
                 // Read only when everything decoded so far has been handed on: a slow
                 // sink stops the reading (backpressure), while status updates continue.
-                msg = self.conn.recv_copy(), if pending.is_empty() => {
+                msg = self.conn.recv_copy(), if pending.is_empty() && replay.is_none() => {
                     let mut msg = msg?;
                     // Messages already read from the socket join the batch (no waiting
                     // for more): fewer hand-overs when the stream is busy.
@@ -117,8 +144,11 @@ impl Streamer<'_> {
                             return Err(PgError::protocol("replication", "server ended the replication stream"));
                         };
                         self.ctx.stats.bytes_received.fetch_add(m.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                        handle(&self.ctx, &mut st, m, &mut pending).await?;
-                        if pending.len() >= MAX_EVENT_BATCH || !self.conn.message_buffered() {
+                        replay = handle(&self.ctx, &mut st, self.spill.as_mut(), m, &mut pending).await?;
+                        if replay.is_some()
+                            || pending.len() >= MAX_EVENT_BATCH
+                            || !self.conn.message_buffered()
+                        {
                             break;
                         }
                         msg = self.conn.recv_copy().await?;
@@ -185,16 +215,21 @@ impl Streamer<'_> {
             .ctx
             .sql
             .query_opt(
-                "SELECT spill_bytes, spill_txns, total_bytes FROM pg_stat_replication_slots WHERE slot_name = $1",
+                "SELECT spill_bytes, spill_txns, total_bytes, stream_bytes, stream_txns \
+                 FROM pg_stat_replication_slots WHERE slot_name = $1",
                 &[&self.slot],
             )
             .await;
         if let Ok(Some(row)) = r {
             let s = &self.ctx.stats;
-            for (i, a) in [&s.spill_bytes, &s.spill_txns, &s.decoded_bytes]
-                .into_iter()
-                .enumerate()
-            {
+            let gauges = [
+                &s.spill_bytes,
+                &s.spill_txns,
+                &s.decoded_bytes,
+                &s.stream_bytes,
+                &s.stream_txns,
+            ];
+            for (i, a) in gauges.into_iter().enumerate() {
                 if let Ok(v) = row.try_get::<_, i64>(i) {
                     a.store(v.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -236,13 +271,15 @@ pub fn status_update(write: Lsn, flush: Lsn, now_pg_us: i64) -> [u8; 34] {
     buf
 }
 
-/// One CopyData message from the server: XLogData or a keepalive.
+/// One CopyData message from the server: XLogData or a keepalive. Returns the replay of
+/// a streamed transaction that committed.
 async fn handle(
     ctx: &Context<'_>,
     st: &mut State,
+    spill: Option<&mut spill::Spill>,
     mut msg: Bytes,
     out: &mut EventBatch,
-) -> Result<(), PgError> {
+) -> Result<Option<spill::Replay>, PgError> {
     let bad = |detail: &str| PgError::protocol("replication", detail.to_string());
     if msg.is_empty() {
         return Err(bad("empty CopyData"));
@@ -261,7 +298,41 @@ async fn handle(
                     .decode_errors
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             })?;
-            decode::on_message(ctx, st, m, out).await
+            let Some(spill) = spill else {
+                decode::on_message(ctx, st, m, out).await?;
+                return Ok(None);
+            };
+            match m {
+                PgOutput::StreamStart { xid, first } => spill.start(xid, first).await?,
+                PgOutput::StreamStop => spill.stop(),
+                PgOutput::StreamAbort { xid, subxid, .. } => spill.abort(xid, subxid).await,
+                PgOutput::StreamCommit {
+                    xid,
+                    flags,
+                    commit_lsn,
+                    end_lsn,
+                    ts,
+                } => {
+                    let end = spill::StreamEnd {
+                        xid,
+                        flags,
+                        commit_lsn,
+                        end_lsn,
+                        ts,
+                    };
+                    return spill.commit(end).await.map(Some);
+                }
+                m if st.decoder.in_stream() => {
+                    let subxid = m.stream_xid().ok_or_else(|| {
+                        bad(&format!(
+                            "message not expected inside a stream block: {m:?}"
+                        ))
+                    })?;
+                    spill.append(subxid, st.record_lsn, &msg).await?;
+                }
+                m => decode::on_message(ctx, st, m, out).await?,
+            }
+            Ok(None)
         }
         b'k' => {
             if msg.len() < 17 {
@@ -274,11 +345,12 @@ async fn handle(
             // Idle between transactions: every transaction committed before wal_end has
             // been seen, so wal_end can be confirmed once the sink has committed what
             // came before (PostgreSQL resends any transaction committing after it).
-            if st.txn.is_none() && wal_end > st.last_ack_point {
+            // (A stream block is a transaction still running: not idle.)
+            if st.txn.is_none() && !st.decoder.in_stream() && wal_end > st.last_ack_point {
                 st.last_ack_point = wal_end;
                 out.push(SourceEvent::Heartbeat(wal_end));
             }
-            Ok(())
+            Ok(None)
         }
         other => Err(bad(&format!("unknown CopyData kind {:?}", other as char))),
     }

@@ -1,0 +1,477 @@
+//! Streamed (in-progress) transactions, staged on local disk until they end.
+//!
+//! With streaming on, PostgreSQL sends a large transaction in chunks while it still runs,
+//! interleaved with whole transactions that commit before it, and the transaction (or one
+//! of its subtransactions) may still abort. A Kafka producer has one open transaction, so
+//! a chunk cannot go to Kafka before the source commit without exposing work that may
+//! abort or holding back the transactions that commit first. So each chunk's messages are
+//! appended as received to a file of their transaction (memory: one write buffer per open
+//! transaction); a Stream Commit replays the file through the ordinary decoding path as
+//! one transaction, without the aborted subtransactions; a Stream Abort deletes it. This
+//! is what PostgreSQL's own subscriber does with its stream files.
+//!
+//! Nothing staged is ever confirmed to PostgreSQL: after a reconnect it streams every
+//! unfinished transaction again from its start, so the files of a previous connection
+//! are deleted. A transaction replays to the same events, with the same ordinals, as if
+//! it had been sent whole after its commit.
+//!
+//! Staging failures (no room, over `limit` bytes) are [`PgError::Spill`]: the source
+//! reconnects from the last committed position with streaming off, and PostgreSQL spills
+//! large transactions on its side instead.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sluice_core::{EventBatch, Lsn, MAX_EVENT_BATCH};
+use tokio::fs::File;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+
+use super::decode::{self, State};
+use super::Context;
+use crate::error::PgError;
+use crate::pgoutput::{Decoder, PgOutput};
+use crate::SourceStats;
+
+/// Bytes before each staged message: payload length, subtransaction id, WAL position.
+const HEADER: usize = 16;
+/// Write and read buffer of one staged transaction.
+const BUFFER: usize = 256 << 10;
+
+/// The streamed transactions of one replication connection.
+pub struct Spill {
+    dir: PathBuf,
+    /// Most bytes staged at once, over every open transaction.
+    limit: u64,
+    staged: u64,
+    open: HashMap<u32, Staged>,
+    /// The transaction of the open stream block.
+    block: Option<u32>,
+    stats: Arc<SourceStats>,
+}
+
+struct Staged {
+    path: PathBuf,
+    file: BufWriter<File>,
+    bytes: u64,
+    /// Subtransactions rolled back: their messages are skipped at replay.
+    aborted: HashSet<u32>,
+}
+
+/// The commit that ends a streamed transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamEnd {
+    pub xid: u32,
+    pub flags: u8,
+    pub commit_lsn: Lsn,
+    pub end_lsn: Lsn,
+    /// PostgreSQL epoch µs, as on the wire.
+    pub ts: i64,
+}
+
+impl Spill {
+    /// Staging in `dir` (created if missing; files left by an earlier run deleted).
+    pub async fn open(dir: &Path, limit: u64, stats: Arc<SourceStats>) -> Result<Spill, PgError> {
+        let failed = |what: &str, e: std::io::Error| spill_error(&stats, dir, what, e);
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| failed("create the directory", e))?;
+        let mut entries = tokio::fs::read_dir(dir)
+            .await
+            .map_err(|e| failed("list the directory", e))?;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| failed("list the directory", e))?
+        {
+            let path = entry.path();
+            if path.extension().is_some_and(|x| x == "spill") {
+                tokio::fs::remove_file(&path)
+                    .await
+                    .map_err(|e| failed("delete a stale file", e))?;
+            }
+        }
+        stats.spill_local_bytes.store(0, Ordering::Relaxed);
+        Ok(Spill {
+            dir: dir.to_path_buf(),
+            limit,
+            staged: 0,
+            open: HashMap::new(),
+            block: None,
+            stats,
+        })
+    }
+
+    fn error(&self, what: &str, e: std::io::Error) -> PgError {
+        spill_error(&self.stats, &self.dir, what, e)
+    }
+
+    /// Stream Start: later data messages belong to `xid` until Stream Stop.
+    pub async fn start(&mut self, xid: u32, first: bool) -> Result<(), PgError> {
+        if !self.open.contains_key(&xid) {
+            if !first {
+                return Err(PgError::protocol(
+                    "replication",
+                    format!("Stream Start continues transaction {xid}, whose first chunk this connection never received"),
+                ));
+            }
+            let path = self.dir.join(format!("{xid}.spill"));
+            let file = File::create(&path)
+                .await
+                .map_err(|e| self.error("create a file", e))?;
+            tracing::debug!(xid, "streamed transaction staged on disk");
+            self.open.insert(
+                xid,
+                Staged {
+                    path,
+                    file: BufWriter::with_capacity(BUFFER, file),
+                    bytes: 0,
+                    aborted: HashSet::new(),
+                },
+            );
+            self.stats.streamed_open.fetch_add(1, Ordering::Relaxed);
+        }
+        self.block = Some(xid);
+        Ok(())
+    }
+
+    /// Stream Stop.
+    pub fn stop(&mut self) {
+        self.block = None;
+    }
+
+    /// A data message of the open stream block, as received (`payload` is the pgoutput
+    /// message; `subxid` the (sub)transaction it carries; `lsn` its WAL record).
+    pub async fn append(&mut self, subxid: u32, lsn: Lsn, payload: &[u8]) -> Result<(), PgError> {
+        let Some(xid) = self.block else {
+            return Err(PgError::protocol(
+                "replication",
+                "streamed data message outside a stream block",
+            ));
+        };
+        let size = (HEADER + payload.len()) as u64;
+        if self.staged + size > self.limit {
+            self.stats.streaming_refused.store(true, Ordering::Relaxed);
+            return Err(PgError::Spill {
+                dir: self.dir.display().to_string(),
+                reason: format!(
+                    "streamed transactions need more than source.postgres.spill_max_mb ({} MiB)",
+                    self.limit >> 20
+                ),
+            });
+        }
+        let len = u32::try_from(payload.len())
+            .map_err(|_| PgError::protocol("replication", "streamed message larger than 4 GiB"))?;
+        let staged = self.open.get_mut(&xid).ok_or_else(|| {
+            PgError::Internal(format!("stream block of {xid} without its staging file"))
+        })?;
+        let mut header = [0u8; HEADER];
+        header[..4].copy_from_slice(&len.to_be_bytes());
+        header[4..8].copy_from_slice(&subxid.to_be_bytes());
+        header[8..].copy_from_slice(&lsn.0.to_be_bytes());
+        let r = async {
+            staged.file.write_all(&header).await?;
+            staged.file.write_all(payload).await
+        }
+        .await;
+        r.map_err(|e| self.error("write", e))?;
+        if let Some(s) = self.open.get_mut(&xid) {
+            s.bytes += size;
+        }
+        self.staged += size;
+        self.stats
+            .spill_local_bytes
+            .fetch_add(size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stream Abort: of the whole transaction (`subxid == xid`: its file is deleted), or
+    /// of one subtransaction (its messages are skipped at replay). A transaction never
+    /// staged (nothing of it was streamed here) has nothing to undo.
+    pub async fn abort(&mut self, xid: u32, subxid: u32) {
+        if xid == subxid {
+            if let Some(s) = self.open.remove(&xid) {
+                self.release(&s);
+                drop(s.file);
+                let _ = tokio::fs::remove_file(&s.path).await;
+                self.stats.streamed_aborts.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(xid, "streamed transaction aborted; staged changes dropped");
+            }
+        } else if let Some(s) = self.open.get_mut(&xid) {
+            s.aborted.insert(subxid);
+        }
+    }
+
+    fn release(&mut self, s: &Staged) {
+        self.staged -= s.bytes;
+        self.stats
+            .spill_local_bytes
+            .fetch_sub(s.bytes, Ordering::Relaxed);
+        self.stats.streamed_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Stream Commit: the staged transaction, ready to replay. A transaction that
+    /// streamed nothing here replays as an empty one.
+    pub async fn commit(&mut self, end: StreamEnd) -> Result<Replay, PgError> {
+        let Some(mut s) = self.open.remove(&end.xid) else {
+            return Ok(Replay::empty(end));
+        };
+        self.release(&s);
+        s.file.flush().await.map_err(|e| self.error("write", e))?;
+        drop(s.file);
+        let file = File::open(&s.path)
+            .await
+            .map_err(|e| self.error("read back a file", e))?;
+        self.stats.streamed_txns.fetch_add(1, Ordering::Relaxed);
+        Ok(Replay {
+            path: Some(s.path),
+            reader: Some(BufReader::with_capacity(BUFFER, file)),
+            aborted: s.aborted,
+            decoder: Decoder::in_stream_block(),
+            end,
+            begun: false,
+            buf: Vec::new(),
+            dir: self.dir.clone(),
+            stats: Arc::clone(&self.stats),
+        })
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        for s in self.open.values() {
+            // Unlinking is one quick system call; the files are useless once the
+            // connection is gone (PostgreSQL streams the transactions again).
+            let _ = std::fs::remove_file(&s.path);
+            self.stats
+                .spill_local_bytes
+                .fetch_sub(s.bytes, Ordering::Relaxed);
+            self.stats.streamed_open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn spill_error(stats: &SourceStats, dir: &Path, what: &str, e: std::io::Error) -> PgError {
+    stats.streaming_refused.store(true, Ordering::Relaxed);
+    PgError::Spill {
+        dir: dir.display().to_string(),
+        reason: format!("cannot {what}: {e}"),
+    }
+}
+
+/// A committed streamed transaction being passed on: Begin, its staged changes (in
+/// batches, so the bounded queue to the sink applies), Commit.
+pub struct Replay {
+    path: Option<PathBuf>,
+    reader: Option<BufReader<File>>,
+    aborted: HashSet<u32>,
+    decoder: Decoder,
+    end: StreamEnd,
+    begun: bool,
+    /// Read buffer of one message, reused.
+    buf: Vec<u8>,
+    dir: PathBuf,
+    stats: Arc<SourceStats>,
+}
+
+impl Replay {
+    fn empty(end: StreamEnd) -> Replay {
+        Replay {
+            path: None,
+            reader: None,
+            aborted: HashSet::new(),
+            decoder: Decoder::in_stream_block(),
+            end,
+            begun: false,
+            buf: Vec::new(),
+            dir: PathBuf::new(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// Decodes the next staged messages into `out`, up to a batch. Returns true when the
+    /// transaction is complete (its Commit included).
+    pub async fn next(
+        &mut self,
+        ctx: &Context<'_>,
+        st: &mut State,
+        out: &mut EventBatch,
+    ) -> Result<bool, PgError> {
+        let e = self.end;
+        if !self.begun {
+            self.begun = true;
+            let begin = PgOutput::Begin {
+                final_lsn: e.commit_lsn,
+                ts: e.ts,
+                xid: e.xid,
+            };
+            decode::on_message(ctx, st, begin, out).await?;
+        }
+        while out.len() < MAX_EVENT_BATCH {
+            let Some(reader) = self.reader.as_mut() else {
+                break;
+            };
+            let mut header = [0u8; HEADER];
+            match reader.read_exact(&mut header).await {
+                Ok(_) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.reader = None;
+                    break;
+                }
+                Err(err) => return Err(spill_error(&self.stats, &self.dir, "read back", err)),
+            }
+            let len = u32::from_be_bytes(header[..4].try_into().unwrap_or_default()) as usize;
+            let subxid = u32::from_be_bytes(header[4..8].try_into().unwrap_or_default());
+            let lsn = u64::from_be_bytes(header[8..].try_into().unwrap_or_default());
+            self.buf.resize(len, 0);
+            reader
+                .read_exact(&mut self.buf)
+                .await
+                .map_err(|err| spill_error(&self.stats, &self.dir, "read back", err))?;
+            let m = self.decoder.decode(&Bytes::copy_from_slice(&self.buf))?;
+            // Relation and type descriptions always apply: pgoutput counts them as sent
+            // for the whole transaction, whichever subtransaction carried them.
+            let shape = matches!(m, PgOutput::Relation(_) | PgOutput::Type { .. });
+            if !shape && self.aborted.contains(&subxid) {
+                continue;
+            }
+            st.record_lsn = Lsn(lsn);
+            decode::on_message(ctx, st, m, out).await?;
+        }
+        if self.reader.is_some() {
+            return Ok(false);
+        }
+        if let Some(path) = self.path.take() {
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        let commit = PgOutput::Commit {
+            flags: e.flags,
+            commit_lsn: e.commit_lsn,
+            end_lsn: e.end_lsn,
+            ts: e.ts,
+        };
+        decode::on_message(ctx, st, commit, out).await?;
+        Ok(true)
+    }
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> Arc<SourceStats> {
+        Arc::new(SourceStats::default())
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn stale_files_go_and_staging_follows_start_abort_and_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("7.spill"), b"left by a crash").unwrap();
+        std::fs::write(dir.path().join("keep.txt"), b"not ours").unwrap();
+        let stats = stats();
+        let mut spill = Spill::open(dir.path(), 1 << 20, Arc::clone(&stats))
+            .await
+            .unwrap();
+        assert_eq!(files(dir.path()), ["keep.txt"]);
+
+        // A continuation of a transaction never started here is a protocol error.
+        assert!(spill.start(5, false).await.is_err());
+        spill.start(5, true).await.unwrap();
+        spill.append(5, Lsn(10), b"I-one").await.unwrap();
+        spill.append(6, Lsn(11), b"I-two").await.unwrap();
+        spill.stop();
+        assert!(
+            spill.append(5, Lsn(12), b"x").await.is_err(),
+            "outside a block"
+        );
+        spill.start(8, true).await.unwrap();
+        spill.append(8, Lsn(13), b"I-three").await.unwrap();
+        spill.stop();
+        assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 2);
+        let staged = 3 * HEADER as u64 + 5 + 5 + 7;
+        assert_eq!(stats.spill_local_bytes.load(Ordering::Relaxed), staged);
+        assert_eq!(files(dir.path()), ["5.spill", "8.spill", "keep.txt"]);
+
+        // A subtransaction's abort keeps the file; the whole transaction's removes it.
+        spill.abort(5, 6).await;
+        assert_eq!(spill.open[&5].aborted, HashSet::from([6]));
+        spill.abort(8, 8).await;
+        assert_eq!(files(dir.path()), ["5.spill", "keep.txt"]);
+        assert_eq!(stats.streamed_aborts.load(Ordering::Relaxed), 1);
+
+        let end = StreamEnd {
+            xid: 5,
+            flags: 0,
+            commit_lsn: Lsn(20),
+            end_lsn: Lsn(21),
+            ts: 0,
+        };
+        let replay = spill.commit(end).await.unwrap();
+        assert_eq!(stats.spill_local_bytes.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            std::fs::metadata(dir.path().join("5.spill")).unwrap().len(),
+            2 * HEADER as u64 + 10,
+            "both messages written, with their headers"
+        );
+        drop(replay);
+        assert_eq!(files(dir.path()), ["keep.txt"], "a replay removes its file");
+    }
+
+    #[tokio::test]
+    async fn staging_beyond_the_limit_turns_streaming_off_and_drop_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = stats();
+        let mut spill = Spill::open(dir.path(), 100, Arc::clone(&stats))
+            .await
+            .unwrap();
+        spill.start(1, true).await.unwrap();
+        spill.append(1, Lsn(1), &[0; 60]).await.unwrap();
+        let e = spill.append(1, Lsn(2), &[0; 60]).await.unwrap_err();
+        assert!(matches!(e, PgError::Spill { .. }), "{e}");
+        assert!(e.to_string().contains("spill_max_mb"), "{e}");
+        assert_eq!(
+            sluice_core::Classify::class(&e),
+            sluice_core::ErrorClass::Transient,
+            "reconnects (with streaming off)"
+        );
+        assert!(stats.streaming_refused.load(Ordering::Relaxed));
+        drop(spill);
+        assert!(files(dir.path()).is_empty());
+        assert_eq!(stats.spill_local_bytes.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_directory_that_cannot_be_made_turns_streaming_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let stats = stats();
+        let e = Spill::open(&file.join("spill"), 1 << 20, Arc::clone(&stats))
+            .await
+            .err()
+            .expect("a path under a file");
+        assert!(e.to_string().contains("create the directory"), "{e}");
+        assert!(stats.streaming_refused.load(Ordering::Relaxed));
+    }
+}

@@ -1,0 +1,164 @@
+//! Streaming of in-progress transactions (pgoutput `streaming`): PostgreSQL sends a large
+//! transaction in chunks while it runs; Sluice stages them on disk and passes on only
+//! what commits, in commit order, while other transactions commit in between.
+//!
+//! `logical_decoding_work_mem` is set to its minimum (64 kB) for the test database, so a
+//! few thousand rows are enough to make the walsender stream.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use sluice_tests::sluice::Sluice;
+use sluice_tests::{reader, wait_for, Stack};
+
+fn metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn stack() -> Stack {
+    let st = Stack::new(
+        "CREATE TABLE t (id int PRIMARY KEY, note text NOT NULL)",
+        &["public.t"],
+    );
+    st.pg
+        .psql("ALTER DATABASE shop SET logical_decoding_work_mem = '64kB'");
+    st
+}
+
+fn ids(recs: &[Value]) -> Vec<i64> {
+    recs.iter()
+        .map(|r| r["value"]["after"]["id"].as_i64().expect("an insert"))
+        .collect()
+}
+
+#[test]
+fn streamed_transactions_reach_kafka_only_when_they_commit_and_in_commit_order() {
+    let st = stack();
+    let mut s = Sluice::start(&st.config, st.setup.admin_port);
+    s.wait_ready();
+    let rows = |from: u32, to: u32| {
+        format!(
+            "INSERT INTO t SELECT i, repeat('x', 40) || i FROM generate_series({from}, {to}) i;"
+        )
+    };
+    // A runs for seconds: streamed in chunks, with a rolled-back savepoint in the middle.
+    // B commits whole while A runs; C is streamed and then rolled back.
+    let a = format!(
+        "BEGIN; {} SAVEPOINT s1; {} SAVEPOINT s2; {} RELEASE s2; ROLLBACK TO s1; {} SELECT pg_sleep(4); {} COMMIT;",
+        rows(1, 3000),
+        rows(100_001, 102_000),
+        rows(102_001, 103_000),
+        rows(3001, 4000),
+        rows(4001, 6000),
+    );
+    std::thread::scope(|sc| {
+        sc.spawn(|| st.pg.psql(&a));
+        std::thread::sleep(Duration::from_millis(1500));
+        st.pg.psql("INSERT INTO t VALUES (900000, 'b')");
+        st.pg
+            .psql(&format!("BEGIN; {} ROLLBACK;", rows(200_001, 204_000)));
+    });
+    let expected = 1 + 6000;
+    let recs = reader::read(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        "shop.public.t",
+        expected,
+        None,
+    );
+    reader::assert_at_most(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        "shop.public.t",
+        expected,
+    );
+    let got = ids(&recs);
+    // B committed first, so it comes first; then A, in its own order, without the
+    // rolled-back savepoint's rows (nor its released child's) and without C.
+    assert_eq!(got[0], 900_000, "B before A");
+    let want: Vec<i64> = (1..=6000).collect();
+    assert_eq!(
+        got[1..],
+        want[..],
+        "A's rows, in order, nothing rolled back"
+    );
+    let txids: BTreeSet<String> = recs[1..]
+        .iter()
+        .map(|r| r["value"]["source"]["txId"].to_string())
+        .collect();
+    assert_eq!(txids.len(), 1, "A is one source transaction: {txids:?}");
+    assert_eq!(recs[1]["value"]["op"], "c");
+
+    // It was streamed (not spilled by PostgreSQL and sent after commit), and the
+    // aborted one was dropped from staging.
+    let metrics = wait_for("stream statistics", Duration::from_secs(30), || {
+        let (_, m) = s.admin_get("/metrics")?;
+        (metric(&m, "sluice_slot_stream_transactions")? >= 2.0).then_some(m)
+    });
+    assert_eq!(metric(&metrics, "sluice_source_streaming"), Some(1.0));
+    assert_eq!(
+        metric(&metrics, "sluice_source_streamed_commits_total"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "sluice_source_streamed_aborts_total"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&metrics, "sluice_source_staged_bytes"), Some(0.0));
+    assert_eq!(
+        metric(&metrics, "sluice_source_staged_transactions"),
+        Some(0.0)
+    );
+    let end = st.pg.current_lsn();
+    st.pg.psql("INSERT INTO t VALUES (900001, 'after')");
+    wait_for(
+        "the slot to confirm past the streamed transactions",
+        Duration::from_secs(30),
+        || (st.pg.confirmed_flush("sluice") >= end).then_some(()),
+    );
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
+}
+
+#[test]
+fn a_streamed_transaction_too_large_to_stage_comes_through_with_streaming_off() {
+    let st = stack();
+    let env = [("SLUICE__SOURCE__POSTGRES__SPILL_MAX_MB", "1")];
+    let mut s = Sluice::start_with_env(&st.config, st.setup.admin_port, &env);
+    s.wait_ready();
+    // About 2.5 MB of changes: staging stops at 1 MiB, Sluice reconnects from the last
+    // committed position without streaming, and PostgreSQL sends it after its commit.
+    st.pg
+        .psql("INSERT INTO t SELECT i, repeat('y', 1000) FROM generate_series(1, 2500) i");
+    let recs = reader::read(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        "shop.public.t",
+        2500,
+        None,
+    );
+    reader::assert_at_most(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        "shop.public.t",
+        2500,
+    );
+    let want: Vec<i64> = (1..=2500).collect();
+    assert_eq!(ids(&recs), want);
+    let (_, metrics) = s.admin_get("/metrics").unwrap();
+    assert_eq!(metric(&metrics, "sluice_source_streaming"), Some(0.0));
+    assert_eq!(metric(&metrics, "sluice_source_staged_bytes"), Some(0.0));
+    let log = s.log_text();
+    assert!(
+        log.contains("spill_max_mb (1 MiB)") && log.contains("with streaming off"),
+        "the log says why streaming stopped and how to keep it:\n{log}"
+    );
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{}", s.log_text());
+}
