@@ -60,8 +60,10 @@ fn streamed_transactions_reach_kafka_only_when_they_commit_and_in_commit_order()
         sc.spawn(|| st.pg.psql(&a));
         std::thread::sleep(Duration::from_millis(1500));
         st.pg.psql("INSERT INTO t VALUES (900000, 'b')");
-        st.pg
-            .psql(&format!("BEGIN; {} ROLLBACK;", rows(200_001, 204_000)));
+        st.pg.psql(&format!(
+            "BEGIN; {} SELECT pg_sleep(1); ROLLBACK;",
+            rows(200_001, 204_000)
+        ));
     });
     let expected = 1 + 6000;
     let recs = reader::read(

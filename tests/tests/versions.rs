@@ -108,6 +108,8 @@ fn run_on(major: u32) {
 
     let st = Stack::with_postgres(pg, DDL, &["public.items"]);
     let pg = &st.pg;
+    // A few thousand rows make a transaction stream in progress (see streamed_part).
+    pg.psql("ALTER DATABASE shop SET logical_decoding_work_mem = '64kB'");
     // Present before sluice starts: read by the snapshot.
     pg.psql(&insert_full(1));
     pg.psql("INSERT INTO items (id) VALUES (2)");
@@ -202,10 +204,12 @@ fn run_on(major: u32) {
         "SELECT query FROM pg_stat_activity WHERE backend_type = 'walsender' \
          AND query LIKE 'START_REPLICATION%'",
     );
+    let streaming = if major >= 16 { "parallel" } else { "on" };
     assert!(
         walsender.contains(&format!("proto_version '{expected_proto}'"))
-            && walsender.contains("publication_names"),
-        "{ctx}: expected pgoutput proto_version {expected_proto}; the walsender runs {walsender:?}"
+            && walsender.contains("publication_names")
+            && walsender.contains(&format!("streaming '{streaming}'")),
+        "{ctx}: expected pgoutput proto_version {expected_proto} with streaming '{streaming}'; the walsender runs {walsender:?}"
     );
 
     // Standby status updates work: the slot is confirmed past the workload.
@@ -215,8 +219,15 @@ fn run_on(major: u32) {
         || (pg.confirmed_flush("sluice") >= lsn_after_workload).then_some(()),
     );
 
+    streamed_part(&st, &ctx);
+
     let (_, metrics) = sluice.admin_get("/metrics").unwrap();
-    for (op, n) in [("r", 2), ("c", 2), ("u", 1), ("d", 1), ("t", 1)] {
+    assert!(
+        metrics.contains("sluice_source_streamed_commits_total 1")
+            && metrics.contains("sluice_source_streamed_aborts_total 1"),
+        "{ctx}: one streamed transaction committed and one aborted:\n{metrics}"
+    );
+    for (op, n) in [("r", 2), ("c", 3 + 2500), ("u", 1), ("d", 1), ("t", 1)] {
         let line = format!("sluice_events_total{{op=\"{op}\",table=\"public.items\"}} {n}");
         assert!(metrics.contains(&line), "{ctx}: no {line:?} in\n{metrics}");
     }
@@ -228,6 +239,52 @@ fn run_on(major: u32) {
         sluice.log_text()
     );
     assert!(took < Duration::from_secs(10), "{ctx}: stop took {took:?}");
+}
+
+/// A transaction streamed in progress (with a rolled-back savepoint) commits after a
+/// whole one, and another streamed one aborts (with protocol 4 and `parallel`, Stream
+/// Abort carries the abort's position and time). The aborted one still runs when it is
+/// streamed: PostgreSQL 18 does not stream a transaction it already knows aborted.
+fn streamed_part(st: &Stack, ctx: &str) {
+    let pg = &st.pg;
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            pg.psql(
+                "BEGIN; INSERT INTO items (id, t) SELECT i, repeat('s', 50) FROM generate_series(100, 1099) i; \
+                 SAVEPOINT a; INSERT INTO items (id, t) SELECT i, 'gone' FROM generate_series(5000, 6999) i; \
+                 ROLLBACK TO a; SELECT pg_sleep(3); \
+                 INSERT INTO items (id, t) SELECT i, repeat('s', 50) FROM generate_series(1100, 2599) i; COMMIT",
+            )
+        });
+        std::thread::sleep(Duration::from_millis(1000));
+        pg.psql("INSERT INTO items (id) VALUES (50)");
+        pg.psql(
+            "BEGIN; INSERT INTO items (id, t) SELECT i, repeat('r', 50) FROM generate_series(10000, 12999) i; \
+             SELECT pg_sleep(2); ROLLBACK",
+        );
+    });
+    let recs = reader::read(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        TOPIC,
+        1 + 2500,
+        Some(8),
+    );
+    let ids: Vec<i64> = recs
+        .iter()
+        .map(|r| r["value"]["after"]["id"].as_i64().unwrap_or(-1))
+        .collect();
+    let want: Vec<i64> = [50].into_iter().chain(100..2600).collect();
+    assert_eq!(
+        ids, want,
+        "{ctx}: the whole one first, then the streamed one"
+    );
+    reader::assert_at_most(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        TOPIC,
+        8 + 1 + 2500,
+    );
 }
 
 #[test]
