@@ -63,7 +63,7 @@ impl Setup {
     ) -> PathBuf {
         let pw = pg.password_file(self.dir.path());
         let text = format!(
-            "source:\n  postgres:\n    url: {url}\n    password_file: {pw}\n    slot: sluice\n    publication: sluice\n    tables: [{tables}]\n    status_interval_secs: 1\n\
+            "source:\n  postgres:\n    url: {url}\n    password_file: {pw}\n    slot: sluice\n    publication: sluice\n    tables: [{tables}]\n    spill_dir: spill\n    status_interval_secs: 1\n\
              sink:\n  kafka:\n    bootstrap_servers: {bootstrap}\n    topic_prefix: shop\n\
              schema_registry:\n  listen: 127.0.0.1:{reg}\n  data_dir: registry\n\
              admin:\n  listen: 127.0.0.1:{admin}\n{extra}",

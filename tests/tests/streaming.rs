@@ -97,11 +97,19 @@ fn streamed_transactions_reach_kafka_only_when_they_commit_and_in_commit_order()
     assert_eq!(recs[1]["value"]["op"], "c");
 
     // It was streamed (not spilled by PostgreSQL and sent after commit), and the
-    // aborted one was dropped from staging.
-    let metrics = wait_for("stream statistics", Duration::from_secs(30), || {
-        let (_, m) = s.admin_get("/metrics")?;
-        (metric(&m, "sluice_slot_stream_transactions")? >= 2.0).then_some(m)
-    });
+    // aborted one was dropped from staging. (A later commit has the server report
+    // its statistics.)
+    let end = st.pg.current_lsn();
+    st.pg.psql("INSERT INTO t VALUES (900001, 'after')");
+    let mut last = String::new();
+    let metrics = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("stream statistics", Duration::from_secs(30), || {
+            let (_, m) = s.admin_get("/metrics")?;
+            last = m.clone();
+            (metric(&m, "sluice_slot_stream_transactions")? >= 2.0).then_some(m)
+        })
+    }))
+    .unwrap_or_else(|_| panic!("stream statistics: {last}\n{}", s.log_text()));
     assert_eq!(metric(&metrics, "sluice_source_streaming"), Some(1.0));
     assert_eq!(
         metric(&metrics, "sluice_source_streamed_commits_total"),
@@ -117,8 +125,6 @@ fn streamed_transactions_reach_kafka_only_when_they_commit_and_in_commit_order()
         metric(&metrics, "sluice_source_staged_transactions"),
         Some(0.0)
     );
-    let end = st.pg.current_lsn();
-    st.pg.psql("INSERT INTO t VALUES (900001, 'after')");
     wait_for(
         "the slot to confirm past the streamed transactions",
         Duration::from_secs(30),

@@ -73,7 +73,7 @@ pub struct PostgresSection {
     /// disk until they commit; false: PostgreSQL spills them and sends them after commit.
     #[serde(default = "default_true")]
     pub streaming: bool,
-    /// Where streamed transactions are staged (default: <temp dir>/sluice-spill-<slot>).
+    /// Where streamed transactions are staged (default: <temp dir>/sluice-spill-<database>-<slot>).
     pub spill_dir: Option<PathBuf>,
     /// Most MiB staged at once; beyond, Sluice reconnects with streaming off.
     #[serde(default = "default_spill_max_mb")]

@@ -33,6 +33,29 @@ fn minimal_config_gets_defaults() {
     assert_eq!(v.topic_prefix, "shop");
     assert_eq!(v.registry_url(), "http://127.0.0.1:8081");
     assert_eq!(v.admin_listen.to_string(), "127.0.0.1:9187");
+    assert!(s.streaming, "in-progress transactions streamed by default");
+    assert_eq!(
+        s.spill_dir,
+        std::env::temp_dir().join("sluice-spill-shop-sluice"),
+        "per database and slot"
+    );
+    assert_eq!(s.spill_max_bytes, 2048 << 20);
+    let v = parse(
+        &GOOD.replace(
+            "tables: [public.orders]",
+            "tables: [public.orders]\n    spill_dir: staging\n    streaming: false",
+        ),
+        &[],
+        Path::new("/etc/sluice"),
+    )
+    .unwrap();
+    let s2 = v.source.clone().unwrap();
+    assert_eq!(
+        s2.spill_dir,
+        Path::new("/etc/sluice/staging"),
+        "relative to the config"
+    );
+    assert!(!s2.streaming);
     match v.registry {
         validate::RegistrySettings::Bundled { data_dir, .. } => {
             assert_eq!(data_dir, Path::new("/etc/sluice/sluice-data/registry"))
@@ -56,6 +79,8 @@ fn errors_name_the_key_table() {
         (&format!("{GOOD}\nadmin: {{listen: '127.0.0.1:1', colour: red}}"), &[], "admin.colour"),
         // unknown top-level key
         (&format!("{GOOD}\nsinks: {{}}"), &[], "sinks"),
+        // nothing may be staged with streaming on
+        (&GOOD.replace("tables: [public.orders]", "tables: [public.orders]\n    spill_max_mb: 0"), &[], "source.postgres.spill_max_mb"),
         // malformed URL
         (&GOOD.replace("postgres://app@127.0.0.1:5432/shop", "not a url"), &[], "source.postgres.url"),
         (&GOOD.replace("postgres://app@", "http://app@"), &[], "source.postgres.url"),

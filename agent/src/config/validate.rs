@@ -276,6 +276,20 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     "must be at least 1 with streaming on (or set source.postgres.streaming: false)",
                 ));
             }
+            let spill_dir = pg.spill_dir.as_deref().map(resolve).unwrap_or_else(|| {
+                let db = pgcfg.get_dbname().unwrap_or("postgres");
+                let name: String = format!("sluice-spill-{db}-{}", pg.slot)
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                std::env::temp_dir().join(name)
+            });
             Some(SourceConfig {
                 pg: pgcfg,
                 slot: pg.slot.clone(),
@@ -308,9 +322,7 @@ pub fn validate(cfg: Config, base_dir: &Path) -> Result<Validated, ConfigError> 
                     super::KeylessTablesSetting::NullKey => sluice_postgres::KeylessTables::NullKey,
                 },
                 streaming: pg.streaming,
-                spill_dir: pg.spill_dir.clone().unwrap_or_else(|| {
-                    std::env::temp_dir().join(format!("sluice-spill-{}", pg.slot))
-                }),
+                spill_dir,
                 spill_max_bytes: pg.spill_max_mb.saturating_mul(1 << 20),
             })
         }

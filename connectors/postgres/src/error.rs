@@ -83,7 +83,7 @@ pub enum PgError {
     #[error("table {table} now has a column binary replication cannot read ({column}): reconnecting in text mode from the last committed position")]
     BinaryMode { table: String, column: String },
     /// Staging a streamed transaction failed: the source reconnects with streaming off.
-    #[error("cannot stage streamed transactions in {dir}: {reason}. Reconnecting from the last committed position with streaming off (PostgreSQL then spills large transactions on its side); to keep streaming, give source.postgres.spill_dir more room or raise spill_max_mb")]
+    #[error("cannot stage streamed transactions in {dir}: {reason}. Reconnecting from the last committed position with streaming off until Sluice restarts (PostgreSQL then spills large transactions on its side)")]
     Spill { dir: String, reason: String },
     #[error("replication slot {slot:?} is in use by another connection (PID {pid}): another Sluice instance or client is streaming from it. Sluice retries until it is free; stop the other consumer, or give this instance its own source.postgres.slot")]
     SlotBusy { slot: String, pid: i32 },

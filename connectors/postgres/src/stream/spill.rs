@@ -42,6 +42,8 @@ const BUFFER: usize = 256 << 10;
 
 /// The streamed transactions of one replication connection.
 pub struct Spill {
+    /// Held (locked) while this connection stages in `dir`.
+    _lock: std::fs::File,
     dir: PathBuf,
     /// Most bytes staged at once, over every open transaction.
     limit: u64,
@@ -78,6 +80,27 @@ impl Spill {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| failed("create the directory", e))?;
+        // One instance per directory: another one's files must not be taken for stale.
+        let lock = tokio::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .await
+            .map_err(|e| failed("open its lock file", e))?
+            .into_std()
+            .await;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                stats.streaming_refused.store(true, Ordering::Relaxed);
+                return Err(PgError::Spill {
+                    dir: dir.display().to_string(),
+                    reason: "another Sluice instance stages its transactions there (give each instance its own source.postgres.spill_dir)".into(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed("lock it", e)),
+        }
         let mut entries = tokio::fs::read_dir(dir)
             .await
             .map_err(|e| failed("list the directory", e))?;
@@ -95,6 +118,7 @@ impl Spill {
         }
         stats.spill_local_bytes.store(0, Ordering::Relaxed);
         Ok(Spill {
+            _lock: lock,
             dir: dir.to_path_buf(),
             limit,
             staged: 0,
@@ -157,7 +181,7 @@ impl Spill {
             return Err(PgError::Spill {
                 dir: self.dir.display().to_string(),
                 reason: format!(
-                    "streamed transactions need more than source.postgres.spill_max_mb ({} MiB)",
+                    "running transactions need more than source.postgres.spill_max_mb ({} MiB); raise it (with room in the directory) to keep streaming them",
                     self.limit >> 20
                 ),
             });
@@ -257,7 +281,7 @@ fn spill_error(stats: &SourceStats, dir: &Path, what: &str, e: std::io::Error) -
     stats.streaming_refused.store(true, Ordering::Relaxed);
     PgError::Spill {
         dir: dir.display().to_string(),
-        reason: format!("cannot {what}: {e}"),
+        reason: format!("cannot {what}: {e} (give source.postgres.spill_dir room, or another directory, to keep streaming)"),
     }
 }
 
@@ -391,7 +415,13 @@ mod tests {
         let mut spill = Spill::open(dir.path(), 1 << 20, Arc::clone(&stats))
             .await
             .unwrap();
-        assert_eq!(files(dir.path()), ["keep.txt"]);
+        assert_eq!(files(dir.path()), ["keep.txt", "lock"]);
+        // A second instance in the same directory is refused (it would delete live files).
+        let e = Spill::open(dir.path(), 1 << 20, stats.clone())
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("another Sluice instance"), "{e}");
 
         // A continuation of a transaction never started here is a protocol error.
         assert!(spill.start(5, false).await.is_err());
@@ -409,13 +439,16 @@ mod tests {
         assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 2);
         let staged = 3 * HEADER as u64 + 5 + 5 + 7;
         assert_eq!(stats.spill_local_bytes.load(Ordering::Relaxed), staged);
-        assert_eq!(files(dir.path()), ["5.spill", "8.spill", "keep.txt"]);
+        assert_eq!(
+            files(dir.path()),
+            ["5.spill", "8.spill", "keep.txt", "lock"]
+        );
 
         // A subtransaction's abort keeps the file; the whole transaction's removes it.
         spill.abort(5, 6).await;
         assert_eq!(spill.open[&5].aborted, HashSet::from([6]));
         spill.abort(8, 8).await;
-        assert_eq!(files(dir.path()), ["5.spill", "keep.txt"]);
+        assert_eq!(files(dir.path()), ["5.spill", "keep.txt", "lock"]);
         assert_eq!(stats.streamed_aborts.load(Ordering::Relaxed), 1);
 
         let end = StreamEnd {
@@ -434,7 +467,15 @@ mod tests {
             "both messages written, with their headers"
         );
         drop(replay);
-        assert_eq!(files(dir.path()), ["keep.txt"], "a replay removes its file");
+        assert_eq!(
+            files(dir.path()),
+            ["keep.txt", "lock"],
+            "a replay removes its file"
+        );
+        drop(spill);
+        Spill::open(dir.path(), 1 << 20, stats)
+            .await
+            .expect("the lock went with the first");
     }
 
     #[tokio::test]
@@ -456,7 +497,7 @@ mod tests {
         );
         assert!(stats.streaming_refused.load(Ordering::Relaxed));
         drop(spill);
-        assert!(files(dir.path()).is_empty());
+        assert_eq!(files(dir.path()), ["lock"]);
         assert_eq!(stats.spill_local_bytes.load(Ordering::Relaxed), 0);
         assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 0);
     }
