@@ -304,7 +304,10 @@ async fn handle(
             };
             match m {
                 PgOutput::StreamStart { xid, first } => spill.start(xid, first).await?,
-                PgOutput::StreamStop => spill.stop(),
+                PgOutput::StreamStop => spill.stop().await?,
+                // The first block of a transaction from a replication origin starts with
+                // its Origin (no transaction id); like outside streams, nothing to keep.
+                PgOutput::Origin { .. } => {}
                 PgOutput::StreamAbort { xid, subxid, .. } => spill.abort(xid, subxid).await,
                 PgOutput::StreamCommit {
                     xid,

@@ -5,8 +5,8 @@
 //! of its subtransactions) may still abort. A Kafka producer has one open transaction, so
 //! a chunk cannot go to Kafka before the source commit without exposing work that may
 //! abort or holding back the transactions that commit first. So each chunk's messages are
-//! appended as received to a file of their transaction (memory: one write buffer per open
-//! transaction); a Stream Commit replays the file through the ordinary decoding path as
+//! appended as received to a file of their transaction, open only during the block
+//! (memory: one write buffer, however many transactions run); a Stream Commit replays the file through the ordinary decoding path as
 //! one transaction, without the aborted subtransactions; a Stream Abort deletes it. This
 //! is what PostgreSQL's own subscriber does with its stream files.
 //!
@@ -49,14 +49,13 @@ pub struct Spill {
     limit: u64,
     staged: u64,
     open: HashMap<u32, Staged>,
-    /// The transaction of the open stream block.
-    block: Option<u32>,
+    /// The transaction of the open stream block, and its file (open only in the block).
+    block: Option<(u32, BufWriter<File>)>,
     stats: Arc<SourceStats>,
 }
 
 struct Staged {
     path: PathBuf,
-    file: BufWriter<File>,
     bytes: u64,
     /// Subtransactions rolled back: their messages are skipped at replay.
     aborted: HashSet<u32>,
@@ -134,42 +133,53 @@ impl Spill {
 
     /// Stream Start: later data messages belong to `xid` until Stream Stop.
     pub async fn start(&mut self, xid: u32, first: bool) -> Result<(), PgError> {
-        if !self.open.contains_key(&xid) {
-            if !first {
+        let file = match self.open.get(&xid) {
+            Some(s) => tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(&s.path)
+                .await
+                .map_err(|e| self.error("reopen a file", e))?,
+            None if !first => {
                 return Err(PgError::protocol(
                     "replication",
                     format!("Stream Start continues transaction {xid}, whose first chunk this connection never received"),
                 ));
             }
-            let path = self.dir.join(format!("{xid}.spill"));
-            let file = File::create(&path)
-                .await
-                .map_err(|e| self.error("create a file", e))?;
-            tracing::debug!(xid, "streamed transaction staged on disk");
-            self.open.insert(
-                xid,
-                Staged {
-                    path,
-                    file: BufWriter::with_capacity(BUFFER, file),
-                    bytes: 0,
-                    aborted: HashSet::new(),
-                },
-            );
-            self.stats.streamed_open.fetch_add(1, Ordering::Relaxed);
-        }
-        self.block = Some(xid);
+            None => {
+                let path = self.dir.join(format!("{xid}.spill"));
+                let file = File::create(&path)
+                    .await
+                    .map_err(|e| self.error("create a file", e))?;
+                tracing::debug!(xid, "streamed transaction staged on disk");
+                self.open.insert(
+                    xid,
+                    Staged {
+                        path,
+                        bytes: 0,
+                        aborted: HashSet::new(),
+                    },
+                );
+                self.stats.streamed_open.fetch_add(1, Ordering::Relaxed);
+                file
+            }
+        };
+        self.block = Some((xid, BufWriter::with_capacity(BUFFER, file)));
         Ok(())
     }
 
-    /// Stream Stop.
-    pub fn stop(&mut self) {
-        self.block = None;
+    /// Stream Stop: the block's file is written out and closed.
+    pub async fn stop(&mut self) -> Result<(), PgError> {
+        if let Some((_, mut file)) = self.block.take() {
+            // Written, not synced: after a crash PostgreSQL sends the transaction again.
+            file.flush().await.map_err(|e| self.error("write", e))?;
+        }
+        Ok(())
     }
 
     /// A data message of the open stream block, as received (`payload` is the pgoutput
     /// message; `subxid` the (sub)transaction it carries; `lsn` its WAL record).
     pub async fn append(&mut self, subxid: u32, lsn: Lsn, payload: &[u8]) -> Result<(), PgError> {
-        let Some(xid) = self.block else {
+        let Some((xid, _)) = self.block else {
             return Err(PgError::protocol(
                 "replication",
                 "streamed data message outside a stream block",
@@ -188,19 +198,18 @@ impl Spill {
         }
         let len = u32::try_from(payload.len())
             .map_err(|_| PgError::protocol("replication", "streamed message larger than 4 GiB"))?;
-        let staged = self.open.get_mut(&xid).ok_or_else(|| {
-            PgError::Internal(format!("stream block of {xid} without its staging file"))
-        })?;
         let mut header = [0u8; HEADER];
         header[..4].copy_from_slice(&len.to_be_bytes());
         header[4..8].copy_from_slice(&subxid.to_be_bytes());
         header[8..].copy_from_slice(&lsn.0.to_be_bytes());
-        let r = async {
-            staged.file.write_all(&header).await?;
-            staged.file.write_all(payload).await
+        if let Some((_, file)) = self.block.as_mut() {
+            let r = async {
+                file.write_all(&header).await?;
+                file.write_all(payload).await
+            }
+            .await;
+            r.map_err(|e| self.error("write", e))?;
         }
-        .await;
-        r.map_err(|e| self.error("write", e))?;
         if let Some(s) = self.open.get_mut(&xid) {
             s.bytes += size;
         }
@@ -218,7 +227,9 @@ impl Spill {
         if xid == subxid {
             if let Some(s) = self.open.remove(&xid) {
                 self.release(&s);
-                drop(s.file);
+                if self.block.as_ref().is_some_and(|(b, _)| *b == xid) {
+                    self.block = None;
+                }
                 let _ = tokio::fs::remove_file(&s.path).await;
                 self.stats.streamed_aborts.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(xid, "streamed transaction aborted; staged changes dropped");
@@ -239,12 +250,16 @@ impl Spill {
     /// Stream Commit: the staged transaction, ready to replay. A transaction that
     /// streamed nothing here replays as an empty one.
     pub async fn commit(&mut self, end: StreamEnd) -> Result<Replay, PgError> {
-        let Some(mut s) = self.open.remove(&end.xid) else {
+        if self.block.is_some() {
+            return Err(PgError::protocol(
+                "replication",
+                "Stream Commit inside a stream block",
+            ));
+        }
+        let Some(s) = self.open.remove(&end.xid) else {
             return Ok(Replay::empty(end));
         };
         self.release(&s);
-        s.file.flush().await.map_err(|e| self.error("write", e))?;
-        drop(s.file);
         let file = File::open(&s.path)
             .await
             .map_err(|e| self.error("read back a file", e))?;
@@ -428,16 +443,20 @@ mod tests {
         spill.start(5, true).await.unwrap();
         spill.append(5, Lsn(10), b"I-one").await.unwrap();
         spill.append(6, Lsn(11), b"I-two").await.unwrap();
-        spill.stop();
+        spill.stop().await.unwrap();
         assert!(
             spill.append(5, Lsn(12), b"x").await.is_err(),
             "outside a block"
         );
         spill.start(8, true).await.unwrap();
         spill.append(8, Lsn(13), b"I-three").await.unwrap();
-        spill.stop();
+        spill.stop().await.unwrap();
+        // 5 goes on in a later block, appended to its file.
+        spill.start(5, false).await.unwrap();
+        spill.append(5, Lsn(14), b"I-four").await.unwrap();
+        spill.stop().await.unwrap();
         assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 2);
-        let staged = 3 * HEADER as u64 + 5 + 5 + 7;
+        let staged = 4 * HEADER as u64 + 5 + 5 + 7 + 6;
         assert_eq!(stats.spill_local_bytes.load(Ordering::Relaxed), staged);
         assert_eq!(
             files(dir.path()),
@@ -463,8 +482,8 @@ mod tests {
         assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 0);
         assert_eq!(
             std::fs::metadata(dir.path().join("5.spill")).unwrap().len(),
-            2 * HEADER as u64 + 10,
-            "both messages written, with their headers"
+            3 * HEADER as u64 + 16,
+            "its three messages written, with their headers"
         );
         drop(replay);
         assert_eq!(
