@@ -267,6 +267,7 @@ impl Spill {
         Ok(Replay {
             path: Some(s.path),
             reader: Some(BufReader::with_capacity(BUFFER, file)),
+            left: s.bytes,
             aborted: s.aborted,
             decoder: Decoder::in_stream_block(),
             end,
@@ -305,6 +306,8 @@ fn spill_error(stats: &SourceStats, dir: &Path, what: &str, e: std::io::Error) -
 pub struct Replay {
     path: Option<PathBuf>,
     reader: Option<BufReader<File>>,
+    /// Staged bytes not read back yet: the file must hold exactly what was written.
+    left: u64,
     aborted: HashSet<u32>,
     decoder: Decoder,
     end: StreamEnd,
@@ -320,6 +323,7 @@ impl Replay {
         Replay {
             path: None,
             reader: None,
+            left: 0,
             aborted: HashSet::new(),
             decoder: Decoder::in_stream_block(),
             end,
@@ -349,34 +353,16 @@ impl Replay {
             decode::on_message(ctx, st, begin, out).await?;
         }
         while out.len() < MAX_EVENT_BATCH {
-            let Some(reader) = self.reader.as_mut() else {
+            let Some((subxid, lsn, m)) = self.read_message().await? else {
                 break;
             };
-            let mut header = [0u8; HEADER];
-            match reader.read_exact(&mut header).await {
-                Ok(_) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    self.reader = None;
-                    break;
-                }
-                Err(err) => return Err(spill_error(&self.stats, &self.dir, "read back", err)),
-            }
-            let len = u32::from_be_bytes(header[..4].try_into().unwrap_or_default()) as usize;
-            let subxid = u32::from_be_bytes(header[4..8].try_into().unwrap_or_default());
-            let lsn = u64::from_be_bytes(header[8..].try_into().unwrap_or_default());
-            self.buf.resize(len, 0);
-            reader
-                .read_exact(&mut self.buf)
-                .await
-                .map_err(|err| spill_error(&self.stats, &self.dir, "read back", err))?;
-            let m = self.decoder.decode(&Bytes::copy_from_slice(&self.buf))?;
             // Relation and type descriptions always apply: pgoutput counts them as sent
             // for the whole transaction, whichever subtransaction carried them.
             let shape = matches!(m, PgOutput::Relation(_) | PgOutput::Type { .. });
             if !shape && self.aborted.contains(&subxid) {
                 continue;
             }
-            st.record_lsn = Lsn(lsn);
+            st.record_lsn = lsn;
             decode::on_message(ctx, st, m, out).await?;
         }
         if self.reader.is_some() {
@@ -393,6 +379,50 @@ impl Replay {
         };
         decode::on_message(ctx, st, commit, out).await?;
         Ok(true)
+    }
+}
+
+impl Replay {
+    /// The next staged message with its subtransaction and WAL position; `None` once
+    /// everything written was read (the file must hold exactly that).
+    async fn read_message(&mut self) -> Result<Option<(u32, Lsn, PgOutput)>, PgError> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        if self.left == 0 {
+            self.reader = None;
+            return Ok(None);
+        }
+        let xid = self.end.xid;
+        let damaged = |stats: &SourceStats, dir: &Path, why: String| {
+            let why = format!("the staged file of transaction {xid} is damaged ({why})");
+            spill_error(stats, dir, "read back", std::io::Error::other(why))
+        };
+        let mut header = [0u8; HEADER];
+        reader
+            .read_exact(&mut header)
+            .await
+            .map_err(|err| damaged(&self.stats, &self.dir, err.to_string()))?;
+        let len = u32::from_be_bytes(header[..4].try_into().unwrap_or_default()) as usize;
+        let subxid = u32::from_be_bytes(header[4..8].try_into().unwrap_or_default());
+        let lsn = u64::from_be_bytes(header[8..].try_into().unwrap_or_default());
+        let size = (HEADER + len) as u64;
+        if size > self.left {
+            let why = "a message runs past what was written".to_string();
+            return Err(damaged(&self.stats, &self.dir, why));
+        }
+        self.left -= size;
+        self.buf.resize(len, 0);
+        reader
+            .read_exact(&mut self.buf)
+            .await
+            .map_err(|err| damaged(&self.stats, &self.dir, err.to_string()))?;
+        // These bytes decoded when they arrived: failing now means the file changed.
+        let m = self
+            .decoder
+            .decode(&Bytes::copy_from_slice(&self.buf))
+            .map_err(|d| damaged(&self.stats, &self.dir, d.to_string()))?;
+        Ok(Some((subxid, Lsn(lsn), m)))
     }
 }
 
@@ -533,5 +563,78 @@ mod tests {
             .expect("a path under a file");
         assert!(e.to_string().contains("create the directory"), "{e}");
         assert!(stats.streaming_refused.load(Ordering::Relaxed));
+    }
+
+    /// A streamed Insert of one text column: 'I', xid, relation, 'N', 1 column.
+    fn insert(xid: u32, text: &str) -> Vec<u8> {
+        let mut m = vec![b'I'];
+        m.extend(xid.to_be_bytes());
+        m.extend(16384u32.to_be_bytes());
+        m.push(b'N');
+        m.extend(1u16.to_be_bytes());
+        m.push(b't');
+        m.extend((text.len() as u32).to_be_bytes());
+        m.extend(text.as_bytes());
+        m
+    }
+
+    async fn staged(dir: &Path, stats: &Arc<SourceStats>) -> (Spill, StreamEnd) {
+        let mut spill = Spill::open(dir, 1 << 20, Arc::clone(stats)).await.unwrap();
+        spill.start(5, true).await.unwrap();
+        spill.append(5, Lsn(10), &insert(5, "a")).await.unwrap();
+        spill.append(6, Lsn(11), &insert(6, "bb")).await.unwrap();
+        spill.stop().await.unwrap();
+        let end = StreamEnd {
+            xid: 5,
+            flags: 0,
+            commit_lsn: Lsn(20),
+            end_lsn: Lsn(21),
+            ts: 0,
+        };
+        (spill, end)
+    }
+
+    #[tokio::test]
+    async fn a_replay_reads_back_what_was_staged_and_refuses_a_damaged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = stats();
+        let (mut spill, end) = staged(dir.path(), &stats).await;
+        let mut replay = spill.commit(end).await.unwrap();
+        let (sub, lsn, m) = replay.read_message().await.unwrap().unwrap();
+        assert_eq!((sub, lsn), (5, Lsn(10)));
+        assert!(matches!(m, PgOutput::Insert { xid: Some(5), .. }), "{m:?}");
+        let (sub, lsn, _) = replay.read_message().await.unwrap().unwrap();
+        assert_eq!((sub, lsn), (6, Lsn(11)));
+        assert!(replay.read_message().await.unwrap().is_none());
+        assert!(!stats.streaming_refused.load(Ordering::Relaxed));
+        drop((replay, spill));
+
+        // Cut short: the replay notices, and streaming is turned off.
+        let (mut spill, end) = staged(dir.path(), &stats).await;
+        let file = dir.path().join("5.spill");
+        let len = std::fs::metadata(&file).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(len - 1)
+            .unwrap();
+        let mut replay = spill.commit(end).await.unwrap();
+        replay.read_message().await.unwrap();
+        let e = replay.read_message().await.unwrap_err();
+        assert!(matches!(e, PgError::Spill { .. }), "{e}");
+        assert!(e.to_string().contains("damaged"), "{e}");
+        assert!(stats.streaming_refused.load(Ordering::Relaxed));
+        drop((replay, spill));
+
+        // Overwritten bytes that no longer decode.
+        let stats = self::stats();
+        let (mut spill, end) = staged(dir.path(), &stats).await;
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[HEADER] = b'?';
+        std::fs::write(&file, bytes).unwrap();
+        let mut replay = spill.commit(end).await.unwrap();
+        let e = replay.read_message().await.unwrap_err();
+        assert!(e.to_string().contains("damaged"), "{e}");
     }
 }
