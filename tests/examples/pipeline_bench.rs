@@ -6,6 +6,12 @@
 //! `cargo build --release -p sluice && SLUICE_BIN=target/release/sluice cargo run --release
 //! -p sluice-tests --example pipeline_bench [rows] [transactions]` (`./dev bench` does
 //! this); appends the figures to tests/BENCH.md.
+//!
+//! `... --example pipeline_bench large [rows]`: one transaction of `rows` (default
+//! 1,000,000) written while Sluice runs, timed from its COMMIT to everything committed in
+//! Kafka and confirmed, with in-progress streaming (staged by Sluice while the
+//! transaction runs) against without (PostgreSQL spills it and sends it after the commit):
+//! two alternating runs of each, the best of each compared.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +20,9 @@ use sluice_tests::sluice::Sluice;
 use sluice_tests::Stack;
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("large") {
+        return large();
+    }
     let (rows, txns) = bench::workload_args();
     assert!(
         std::env::var_os("SLUICE_BIN").is_some(),
@@ -272,4 +281,80 @@ impl SyncClient {
             .expect("confirmed_flush_lsn");
         row.get::<_, i64>(0) as u64
     }
+}
+
+/// One large transaction: COMMIT to committed in Kafka, streaming on and off.
+fn large() {
+    let rows: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    assert!(
+        std::env::var_os("SLUICE_BIN").is_some(),
+        "set SLUICE_BIN to a release build of sluice (see the header of this file)"
+    );
+    let st = Stack::new("", &["public.bench"]);
+    bench::create_table(&st.pg, "sluice");
+    let mut watch = postgres_client(st.pg.port);
+    let mut best = [Duration::MAX, Duration::MAX];
+    let mut first: u64 = 0;
+    for round in 0..4 {
+        let streaming = round % 2 == 1;
+        let mut s = Sluice::start_with_env(
+            &st.config,
+            st.setup.admin_port,
+            &[
+                (
+                    "SLUICE__SOURCE__POSTGRES__STREAMING",
+                    if streaming { "true" } else { "false" },
+                ),
+                ("RUST_LOG", "info"),
+            ],
+        );
+        s.wait_ready();
+        st.pg.psql(&format!(
+            "INSERT INTO bench SELECT g, 'customer-' || g, g % 100, (g % 100000) / 7.0, now(), \
+               CASE WHEN g % 3 = 0 THEN NULL ELSE 'a note' END \
+             FROM generate_series({}, {}) g",
+            first + 1,
+            first + rows
+        ));
+        let committed = Instant::now();
+        first += rows;
+        let end = st.pg.current_lsn();
+        let deadline = Instant::now() + Duration::from_secs(1800);
+        while watch.confirmed_flush("sluice") < end {
+            assert!(Instant::now() < deadline, "sluice did not catch up in time");
+            if let Some(status) = s.exited() {
+                panic!("sluice exited ({status}):\n{}", s.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let took = committed.elapsed();
+        let (_, metrics) = s.admin_get("/metrics").expect("metrics");
+        let streamed = metrics.contains("sluice_source_streamed_commits_total 1");
+        assert_eq!(streamed, streaming, "streamed as configured:\n{metrics}");
+        eprintln!(
+            "round {round}: streaming {streaming}: COMMIT to committed in Kafka {:.2} s",
+            took.as_secs_f64()
+        );
+        for l in s.log_text().lines().filter(|l| l.contains("streamed transaction")) {
+            eprintln!("  {l}");
+        }
+        let i = usize::from(streaming);
+        best[i] = best[i].min(took);
+        let (status, _) = s.terminate();
+        assert!(status.success(), "{}", s.log_text());
+    }
+    let [off, on] = best;
+    bench::record(
+        "tests/BENCH.md",
+        &format!(
+            "- {}: one transaction of {rows} rows (6 columns), its COMMIT to everything committed in Kafka and confirmed, best of 2 each: streamed in progress (staged by Sluice) {:.2} s, not streamed (spilled by PostgreSQL, sent after the commit) {:.2} s, ratio {:.2}",
+            bench::today(),
+            on.as_secs_f64(),
+            off.as_secs_f64(),
+            off.as_secs_f64() / on.as_secs_f64()
+        ),
+    );
 }

@@ -264,7 +264,13 @@ impl Spill {
             .await
             .map_err(|e| self.error("read back a file", e))?;
         self.stats.streamed_txns.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            xid = end.xid,
+            staged_bytes = s.bytes,
+            "streamed transaction committed; passing it on from its staging file"
+        );
         Ok(Replay {
+            started: std::time::Instant::now(),
             path: Some(s.path),
             reader: Some(BufReader::with_capacity(BUFFER, file)),
             left: s.bytes,
@@ -312,6 +318,7 @@ pub struct Replay {
     decoder: Decoder,
     end: StreamEnd,
     begun: bool,
+    started: std::time::Instant,
     /// Read buffer of one message, reused.
     buf: Vec<u8>,
     dir: PathBuf,
@@ -328,6 +335,7 @@ impl Replay {
             decoder: Decoder::in_stream_block(),
             end,
             begun: false,
+            started: std::time::Instant::now(),
             buf: Vec::new(),
             dir: PathBuf::new(),
             stats: Arc::default(),
@@ -378,6 +386,11 @@ impl Replay {
             ts: e.ts,
         };
         decode::on_message(ctx, st, commit, out).await?;
+        tracing::info!(
+            xid = e.xid,
+            secs = self.started.elapsed().as_secs_f64(),
+            "streamed transaction passed on"
+        );
         Ok(true)
     }
 }
