@@ -338,7 +338,11 @@ fn large() {
             "round {round}: streaming {streaming}: COMMIT to committed in Kafka {:.2} s",
             took.as_secs_f64()
         );
-        for l in s.log_text().lines().filter(|l| l.contains("streamed transaction")) {
+        for l in s
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("streamed transaction"))
+        {
             eprintln!("  {l}");
         }
         let i = usize::from(streaming);
