@@ -50,7 +50,31 @@ impl Workload {
                     };
                     let tx = client.transaction().await.unwrap();
                     let first: i32 = rand::rng().random_range(1..=KEYS);
+                    // Large ones sometimes carry a logical message (it takes an ordinal
+                    // whether captured or not) and roll a savepoint back (its rows, and a
+                    // message in it, must never reach Kafka).
+                    let (message, savepoint, message_in_savepoint) = {
+                        let mut rng = rand::rng();
+                        let large = n_keys == KEYS;
+                        (large && rng.random_bool(0.5), large && rng.random_bool(0.5), rng.random_bool(0.3))
+                    };
+                    if message {
+                        tx.execute("SELECT pg_logical_emit_message(true, 'workload', 'large')", &[]).await.unwrap();
+                    }
                     for i in 0..n_keys {
+                        if savepoint && i == n_keys / 2 {
+                            tx.batch_execute("SAVEPOINT sp").await.unwrap();
+                            tx.execute(
+                                "INSERT INTO ledger (k, seq, txn, pad) SELECT 1, -1, $1, 'rolled back' FROM generate_series(1, 200)",
+                                &[&t],
+                            )
+                            .await
+                            .unwrap();
+                            if message_in_savepoint {
+                                tx.execute("SELECT pg_logical_emit_message(true, 'workload', 'rolled back')", &[]).await.unwrap();
+                            }
+                            tx.batch_execute("ROLLBACK TO SAVEPOINT sp").await.unwrap();
+                        }
                         let k = (first + i - 1) % KEYS + 1;
                         for _ in 0..rows_per_key {
                             let row = tx

@@ -97,8 +97,9 @@ registry's data directory on the data volume, the mounted password file).
 {{- end }}
 {{- end }}
 {{- $_ := set $cfg "schema_registry" $reg }}
+{{- /* A directory Sluice creates inside the volume: it must own it (mode 0700). */}}
 {{- if and $cfg.source $cfg.source.postgres (not $cfg.source.postgres.spill_dir) }}
-{{- $_ := set $cfg.source.postgres "spill_dir" "/var/lib/sluice/spill" }}
+{{- $_ := set $cfg.source.postgres "spill_dir" "/var/lib/sluice/spill/staging" }}
 {{- end }}
 {{- if .Values.postgres.passwordSecret.name }}
 {{- if and $cfg.source $cfg.source.postgres }}

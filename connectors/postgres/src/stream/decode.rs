@@ -20,7 +20,11 @@ use crate::{catalog, ddl};
 
 pub struct State {
     pub decoder: Decoder,
-    relations: HashMap<u32, Arc<Table>>,
+    /// Relation id → its table and the arrival number of the Relation message it is from.
+    relations: HashMap<u32, (Arc<Table>, u64)>,
+    /// Number of the message being handled, counted in arrival order (a streamed
+    /// transaction's staged messages keep theirs).
+    pub arrival: u64,
     pub txn: Option<TxnInfo>,
     ordinal: u64,
     /// Highest WAL position received.
@@ -39,11 +43,35 @@ pub struct State {
     pub send_ts_us: i64,
 }
 
+/// The relation cache as it was before a streamed transaction's replay.
+pub struct Relations(HashMap<u32, (Arc<Table>, u64)>);
+
 impl State {
+    /// The relation cache now (to restore entries a replay must not overwrite).
+    pub fn relations(&self) -> Relations {
+        Relations(self.relations.clone())
+    }
+
+    /// After a replay: where a Relation message staged by the streamed transaction
+    /// arrived before the one already known, the known one stays. (pgoutput counts the
+    /// newer description as the one the receiver holds; a staged one can be older when
+    /// the table changed after the transaction rolled back the savepoint that used it.)
+    pub fn keep_newer_relations(&mut self, before: Relations) {
+        for (id, (table, arrived)) in before.0 {
+            match self.relations.get(&id) {
+                Some((_, now)) if *now >= arrived => {}
+                _ => {
+                    self.relations.insert(id, (table, arrived));
+                }
+            }
+        }
+    }
+
     pub fn new(start: Lsn) -> Self {
         State {
             decoder: Decoder::new(),
             relations: HashMap::new(),
+            arrival: 0,
             txn: None,
             ordinal: 0,
             received: start,
@@ -111,7 +139,7 @@ pub async fn on_message(
                     column,
                 });
             }
-            st.relations.insert(rel.id, table);
+            st.relations.insert(rel.id, (table, st.arrival));
             return Ok(());
         }
         PgOutput::Insert { relation, new, .. } => {
@@ -187,11 +215,14 @@ pub async fn on_message(
         } => return on_logical_message(ctx, st, transactional, lsn, prefix, content, out).await,
         PgOutput::Origin { .. } | PgOutput::Type { .. } => return Ok(()),
         other => {
-            // Streaming and two-phase options are not requested, so the server never
-            // sends these; receiving one means a protocol mismatch.
+            // Stream control messages are handled before this (stream::spill) when
+            // streaming was asked for, and two-phase never is: receiving one here means
+            // a protocol mismatch.
             return Err(PgError::protocol(
                 "replication",
-                format!("message not expected without streaming/two-phase: {other:?}"),
+                format!(
+                    "message not expected (streaming not asked for, two-phase never): {other:?}"
+                ),
             ));
         }
     };
@@ -370,7 +401,7 @@ fn table_for(
     st: &State,
     relation: u32,
 ) -> Result<Option<Arc<Table>>, PgError> {
-    let t = st.relations.get(&relation).ok_or_else(|| {
+    let (t, _) = st.relations.get(&relation).ok_or_else(|| {
         PgError::protocol(
             "replication",
             format!("row change for relation {relation} before its Relation message"),
@@ -453,4 +484,38 @@ pub fn tuple_to_row(
             }),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str) -> Arc<Table> {
+        Arc::new(Table {
+            id: 1,
+            name: TableName::new("public", name),
+            columns: Vec::new(),
+            replica_identity: 'd',
+        })
+    }
+
+    #[test]
+    fn after_a_replay_the_newer_relation_description_stays() {
+        let mut st = State::new(Lsn::ZERO);
+        // Known before the replay: relation 1 from arrival 10, relation 2 from 30.
+        st.relations.insert(1, (table("one-live"), 10));
+        st.relations.insert(2, (table("two-live"), 30));
+        let before = st.relations();
+        // The replay applies staged descriptions: 1 staged at 20 (newer), 2 at 5
+        // (older, e.g. from a savepoint rolled back before the table changed), 3 new.
+        st.relations.insert(1, (table("one-staged"), 20));
+        st.relations.insert(2, (table("two-staged"), 5));
+        st.relations.insert(3, (table("three-staged"), 6));
+        st.keep_newer_relations(before);
+        let name = |id: u32| st.relations[&id].0.name.name.clone();
+        assert_eq!(name(1), "one-staged");
+        assert_eq!(name(2), "two-live");
+        assert_eq!(name(3), "three-staged");
+        assert_eq!(st.relations[&2].1, 30);
+    }
 }

@@ -293,6 +293,7 @@ async fn handle(
             let end = Lsn(msg.get_u64());
             st.send_ts_us = msg.get_i64() + PG_EPOCH_OFFSET_US;
             st.received = st.received.max(end);
+            st.arrival += 1;
             let m = st.decoder.decode(&msg).inspect_err(|_| {
                 ctx.stats
                     .decode_errors
@@ -308,7 +309,7 @@ async fn handle(
                 // The first block of a transaction from a replication origin starts with
                 // its Origin (no transaction id); like outside streams, nothing to keep.
                 PgOutput::Origin { .. } => {}
-                PgOutput::StreamAbort { xid, subxid, .. } => spill.abort(xid, subxid).await,
+                PgOutput::StreamAbort { xid, subxid, .. } => spill.abort(xid, subxid).await?,
                 PgOutput::StreamCommit {
                     xid,
                     flags,
@@ -331,7 +332,9 @@ async fn handle(
                             "message not expected inside a stream block: {m:?}"
                         ))
                     })?;
-                    spill.append(subxid, st.record_lsn, &msg).await?;
+                    spill
+                        .append(subxid, st.record_lsn, st.arrival, &msg)
+                        .await?;
                 }
                 m => decode::on_message(ctx, st, m, out).await?,
             }

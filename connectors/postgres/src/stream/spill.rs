@@ -35,8 +35,9 @@ use crate::error::PgError;
 use crate::pgoutput::{Decoder, PgOutput};
 use crate::SourceStats;
 
-/// Bytes before each staged message: payload length, subtransaction id, WAL position.
-const HEADER: usize = 16;
+/// Bytes before each staged message: payload length, subtransaction id, WAL position,
+/// arrival number.
+const HEADER: usize = 24;
 /// Write and read buffer of one staged transaction.
 const BUFFER: usize = 256 << 10;
 
@@ -59,6 +60,9 @@ struct Staged {
     bytes: u64,
     /// Subtransactions rolled back: their messages are skipped at replay.
     aborted: HashSet<u32>,
+    /// A transactional logical message was staged: pgoutput tags it with the top-level
+    /// transaction, not its subtransaction.
+    messages: bool,
 }
 
 /// The commit that ends a streamed transaction.
@@ -79,6 +83,22 @@ impl Spill {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| failed("create the directory", e))?;
+        // Staged rows are the database's data: the directory is this user's alone. A
+        // symbolic link, or a directory of another user (a predictable path in a shared
+        // /tmp), is refused: changing its mode fails when it is not ours.
+        let meta = tokio::fs::symlink_metadata(dir)
+            .await
+            .map_err(|e| failed("inspect the directory", e))?;
+        if !meta.is_dir() {
+            let e = std::io::Error::other("not a directory (a symbolic link is refused)");
+            return Err(failed("use the directory", e));
+        }
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .await
+                .map_err(|e| failed("make the directory private (mode 0700)", e))?;
+        }
         // One instance per directory: another one's files must not be taken for stale.
         let lock = tokio::fs::OpenOptions::new()
             .create(true)
@@ -110,9 +130,14 @@ impl Spill {
         {
             let path = entry.path();
             if path.extension().is_some_and(|x| x == "spill") {
-                tokio::fs::remove_file(&path)
-                    .await
-                    .map_err(|e| failed("delete a stale file", e))?;
+                match tokio::fs::remove_file(&path).await {
+                    // (Gone already: the previous connection's files are deleted in
+                    // the background.)
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(failed("delete a stale file", e));
+                    }
+                    _ => {}
+                }
             }
         }
         stats.spill_local_bytes.store(0, Ordering::Relaxed);
@@ -134,6 +159,12 @@ impl Spill {
     /// Stream Start: later data messages belong to `xid` until Stream Stop.
     pub async fn start(&mut self, xid: u32, first: bool) -> Result<(), PgError> {
         let file = match self.open.get(&xid) {
+            Some(_) if first => {
+                return Err(PgError::protocol(
+                    "replication",
+                    format!("Stream Start of transaction {xid} marked first twice"),
+                ));
+            }
             Some(s) => tokio::fs::OpenOptions::new()
                 .append(true)
                 .open(&s.path)
@@ -157,6 +188,7 @@ impl Spill {
                         path,
                         bytes: 0,
                         aborted: HashSet::new(),
+                        messages: false,
                     },
                 );
                 self.stats.streamed_open.fetch_add(1, Ordering::Relaxed);
@@ -177,8 +209,15 @@ impl Spill {
     }
 
     /// A data message of the open stream block, as received (`payload` is the pgoutput
-    /// message; `subxid` the (sub)transaction it carries; `lsn` its WAL record).
-    pub async fn append(&mut self, subxid: u32, lsn: Lsn, payload: &[u8]) -> Result<(), PgError> {
+    /// message; `subxid` the (sub)transaction it carries; `lsn` its WAL record;
+    /// `arrival` its number in arrival order).
+    pub async fn append(
+        &mut self,
+        subxid: u32,
+        lsn: Lsn,
+        arrival: u64,
+        payload: &[u8],
+    ) -> Result<(), PgError> {
         let Some((xid, _)) = self.block else {
             return Err(PgError::protocol(
                 "replication",
@@ -191,8 +230,12 @@ impl Spill {
             return Err(PgError::Spill {
                 dir: self.dir.display().to_string(),
                 reason: format!(
-                    "running transactions need more than source.postgres.spill_max_mb ({} MiB); raise it (with room in the directory) to keep streaming them",
-                    self.limit >> 20
+                    "running transactions need more than source.postgres.spill_max_mb ({}); raise it (with room in the directory) to keep streaming them",
+                    if self.limit % (1 << 20) == 0 {
+                        format!("{} MiB", self.limit >> 20)
+                    } else {
+                        format!("{} bytes", self.limit)
+                    }
                 ),
             });
         }
@@ -201,7 +244,8 @@ impl Spill {
         let mut header = [0u8; HEADER];
         header[..4].copy_from_slice(&len.to_be_bytes());
         header[4..8].copy_from_slice(&subxid.to_be_bytes());
-        header[8..].copy_from_slice(&lsn.0.to_be_bytes());
+        header[8..16].copy_from_slice(&lsn.0.to_be_bytes());
+        header[16..].copy_from_slice(&arrival.to_be_bytes());
         if let Some((_, file)) = self.block.as_mut() {
             let r = async {
                 file.write_all(&header).await?;
@@ -212,6 +256,7 @@ impl Spill {
         }
         if let Some(s) = self.open.get_mut(&xid) {
             s.bytes += size;
+            s.messages |= payload.first() == Some(&b'M');
         }
         self.staged += size;
         self.stats
@@ -223,20 +268,33 @@ impl Spill {
     /// Stream Abort: of the whole transaction (`subxid == xid`: its file is deleted), or
     /// of one subtransaction (its messages are skipped at replay). A transaction never
     /// staged (nothing of it was streamed here) has nothing to undo.
-    pub async fn abort(&mut self, xid: u32, subxid: u32) {
+    ///
+    /// pgoutput tags a streamed logical message with the top-level transaction, so once a
+    /// transaction that staged one rolls back a subtransaction, which messages to drop is
+    /// unknown: that is a staging failure (the transaction comes again, whole after its
+    /// commit, with streaming off).
+    pub async fn abort(&mut self, xid: u32, subxid: u32) -> Result<(), PgError> {
         if xid == subxid {
             if let Some(s) = self.open.remove(&xid) {
                 self.release(&s);
                 if self.block.as_ref().is_some_and(|(b, _)| *b == xid) {
                     self.block = None;
                 }
-                let _ = tokio::fs::remove_file(&s.path).await;
+                remove_in_background(s.path);
                 self.stats.streamed_aborts.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(xid, "streamed transaction aborted; staged changes dropped");
             }
         } else if let Some(s) = self.open.get_mut(&xid) {
+            if s.messages {
+                self.stats.streaming_refused.store(true, Ordering::Relaxed);
+                return Err(PgError::Spill {
+                    dir: self.dir.display().to_string(),
+                    reason: format!("transaction {xid} rolled back a savepoint after a logical message (pg_logical_emit_message, or captured DDL) was streamed, and pgoutput does not say which subtransaction a streamed message belongs to"),
+                });
+            }
             s.aborted.insert(subxid);
         }
+        Ok(())
     }
 
     fn release(&mut self, s: &Staged) {
@@ -260,9 +318,13 @@ impl Spill {
             return Ok(Replay::empty(end));
         };
         self.release(&s);
-        let file = File::open(&s.path)
-            .await
-            .map_err(|e| self.error("read back a file", e))?;
+        let file = match File::open(&s.path).await {
+            Ok(f) => f,
+            Err(e) => {
+                remove_in_background(s.path);
+                return Err(self.error("read back a file", e));
+            }
+        };
         self.stats.streamed_txns.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             xid = end.xid,
@@ -278,6 +340,7 @@ impl Spill {
             decoder: Decoder::in_stream_block(),
             end,
             begun: false,
+            before: None,
             buf: Vec::new(),
             dir: self.dir.clone(),
             stats: Arc::clone(&self.stats),
@@ -288,9 +351,9 @@ impl Spill {
 impl Drop for Spill {
     fn drop(&mut self) {
         for s in self.open.values() {
-            // Unlinking is one quick system call; the files are useless once the
-            // connection is gone (PostgreSQL streams the transactions again).
-            let _ = std::fs::remove_file(&s.path);
+            // The files are useless once the connection is gone (PostgreSQL streams the
+            // transactions again).
+            remove_in_background(s.path.clone());
             self.stats
                 .spill_local_bytes
                 .fetch_sub(s.bytes, Ordering::Relaxed);
@@ -301,9 +364,18 @@ impl Drop for Spill {
 
 fn spill_error(stats: &SourceStats, dir: &Path, what: &str, e: std::io::Error) -> PgError {
     stats.streaming_refused.store(true, Ordering::Relaxed);
+    let fix = match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            " (give source.postgres.spill_dir room, or point it at a larger disk, to keep streaming)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (point source.postgres.spill_dir at a directory of Sluice's own user)"
+        }
+        _ => "",
+    };
     PgError::Spill {
         dir: dir.display().to_string(),
-        reason: format!("cannot {what}: {e} (give source.postgres.spill_dir room, or another directory, to keep streaming)"),
+        reason: format!("cannot {what}: {e}{fix}"),
     }
 }
 
@@ -318,6 +390,8 @@ pub struct Replay {
     decoder: Decoder,
     end: StreamEnd,
     begun: bool,
+    /// The relation cache and arrival counter before the replay, restored after it.
+    before: Option<(super::decode::Relations, u64)>,
     started: std::time::Instant,
     /// Read buffer of one message, reused.
     buf: Vec<u8>,
@@ -335,6 +409,7 @@ impl Replay {
             decoder: Decoder::in_stream_block(),
             end,
             begun: false,
+            before: None,
             started: std::time::Instant::now(),
             buf: Vec::new(),
             dir: PathBuf::new(),
@@ -353,6 +428,7 @@ impl Replay {
         let e = self.end;
         if !self.begun {
             self.begun = true;
+            self.before = Some((st.relations(), st.arrival));
             let begin = PgOutput::Begin {
                 final_lsn: e.commit_lsn,
                 ts: e.ts,
@@ -361,7 +437,7 @@ impl Replay {
             decode::on_message(ctx, st, begin, out).await?;
         }
         while out.len() < MAX_EVENT_BATCH {
-            let Some((subxid, lsn, m)) = self.read_message().await? else {
+            let Some((subxid, lsn, arrival, m)) = self.read_message().await? else {
                 break;
             };
             // Relation and type descriptions always apply: pgoutput counts them as sent
@@ -371,13 +447,14 @@ impl Replay {
                 continue;
             }
             st.record_lsn = lsn;
+            st.arrival = arrival;
             decode::on_message(ctx, st, m, out).await?;
         }
         if self.reader.is_some() {
             return Ok(false);
         }
         if let Some(path) = self.path.take() {
-            let _ = tokio::fs::remove_file(&path).await;
+            remove_in_background(path);
         }
         let commit = PgOutput::Commit {
             flags: e.flags,
@@ -385,6 +462,10 @@ impl Replay {
             end_lsn: e.end_lsn,
             ts: e.ts,
         };
+        if let Some((relations, arrival)) = self.before.take() {
+            st.keep_newer_relations(relations);
+            st.arrival = arrival;
+        }
         decode::on_message(ctx, st, commit, out).await?;
         tracing::info!(
             xid = e.xid,
@@ -398,7 +479,7 @@ impl Replay {
 impl Replay {
     /// The next staged message with its subtransaction and WAL position; `None` once
     /// everything written was read (the file must hold exactly that).
-    async fn read_message(&mut self) -> Result<Option<(u32, Lsn, PgOutput)>, PgError> {
+    async fn read_message(&mut self) -> Result<Option<(u32, Lsn, u64, PgOutput)>, PgError> {
         let Some(reader) = self.reader.as_mut() else {
             return Ok(None);
         };
@@ -418,7 +499,8 @@ impl Replay {
             .map_err(|err| damaged(&self.stats, &self.dir, err.to_string()))?;
         let len = u32::from_be_bytes(header[..4].try_into().unwrap_or_default()) as usize;
         let subxid = u32::from_be_bytes(header[4..8].try_into().unwrap_or_default());
-        let lsn = u64::from_be_bytes(header[8..].try_into().unwrap_or_default());
+        let lsn = u64::from_be_bytes(header[8..16].try_into().unwrap_or_default());
+        let arrival = u64::from_be_bytes(header[16..].try_into().unwrap_or_default());
         let size = (HEADER + len) as u64;
         if size > self.left {
             let why = "a message runs past what was written".to_string();
@@ -435,13 +517,26 @@ impl Replay {
             .decoder
             .decode(&Bytes::copy_from_slice(&self.buf))
             .map_err(|d| damaged(&self.stats, &self.dir, d.to_string()))?;
-        Ok(Some((subxid, Lsn(lsn), m)))
+        Ok(Some((subxid, Lsn(lsn), arrival, m)))
     }
 }
 
 impl Drop for Replay {
     fn drop(&mut self) {
         if let Some(path) = self.path.take() {
+            remove_in_background(path);
+        }
+    }
+}
+
+/// Deletes a staging file off the async threads when a runtime runs (unlinking a large
+/// file takes a while), else at once.
+fn remove_in_background(path: PathBuf) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn_blocking(move || std::fs::remove_file(path));
+        }
+        Err(_) => {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -464,6 +559,17 @@ mod tests {
         v
     }
 
+    /// Files are deleted off the async threads: waits (up to 5 s) for the listing.
+    async fn settled(dir: &Path, want: &[&str]) {
+        for _ in 0..500 {
+            if files(dir) == want {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(files(dir), want);
+    }
+
     #[tokio::test]
     async fn stale_files_go_and_staging_follows_start_abort_and_commit() {
         let dir = tempfile::tempdir().unwrap();
@@ -484,19 +590,19 @@ mod tests {
         // A continuation of a transaction never started here is a protocol error.
         assert!(spill.start(5, false).await.is_err());
         spill.start(5, true).await.unwrap();
-        spill.append(5, Lsn(10), b"I-one").await.unwrap();
-        spill.append(6, Lsn(11), b"I-two").await.unwrap();
+        spill.append(5, Lsn(10), 10, b"I-one").await.unwrap();
+        spill.append(6, Lsn(11), 11, b"I-two").await.unwrap();
         spill.stop().await.unwrap();
         assert!(
-            spill.append(5, Lsn(12), b"x").await.is_err(),
+            spill.append(5, Lsn(12), 12, b"x").await.is_err(),
             "outside a block"
         );
         spill.start(8, true).await.unwrap();
-        spill.append(8, Lsn(13), b"I-three").await.unwrap();
+        spill.append(8, Lsn(13), 13, b"I-three").await.unwrap();
         spill.stop().await.unwrap();
         // 5 goes on in a later block, appended to its file.
         spill.start(5, false).await.unwrap();
-        spill.append(5, Lsn(14), b"I-four").await.unwrap();
+        spill.append(5, Lsn(14), 14, b"I-four").await.unwrap();
         spill.stop().await.unwrap();
         assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 2);
         let staged = 4 * HEADER as u64 + 5 + 5 + 7 + 6;
@@ -507,10 +613,10 @@ mod tests {
         );
 
         // A subtransaction's abort keeps the file; the whole transaction's removes it.
-        spill.abort(5, 6).await;
+        spill.abort(5, 6).await.unwrap();
         assert_eq!(spill.open[&5].aborted, HashSet::from([6]));
-        spill.abort(8, 8).await;
-        assert_eq!(files(dir.path()), ["5.spill", "keep.txt", "lock"]);
+        spill.abort(8, 8).await.unwrap();
+        settled(dir.path(), &["5.spill", "keep.txt", "lock"]).await;
         assert_eq!(stats.streamed_aborts.load(Ordering::Relaxed), 1);
 
         let end = StreamEnd {
@@ -529,11 +635,7 @@ mod tests {
             "its three messages written, with their headers"
         );
         drop(replay);
-        assert_eq!(
-            files(dir.path()),
-            ["keep.txt", "lock"],
-            "a replay removes its file"
-        );
+        settled(dir.path(), &["keep.txt", "lock"]).await; // a replay removes its file
         drop(spill);
         Spill::open(dir.path(), 1 << 20, stats)
             .await
@@ -548,8 +650,8 @@ mod tests {
             .await
             .unwrap();
         spill.start(1, true).await.unwrap();
-        spill.append(1, Lsn(1), &[0; 60]).await.unwrap();
-        let e = spill.append(1, Lsn(2), &[0; 60]).await.unwrap_err();
+        spill.append(1, Lsn(1), 1, &[0; 60]).await.unwrap();
+        let e = spill.append(1, Lsn(2), 2, &[0; 60]).await.unwrap_err();
         assert!(matches!(e, PgError::Spill { .. }), "{e}");
         assert!(e.to_string().contains("spill_max_mb"), "{e}");
         assert_eq!(
@@ -559,7 +661,7 @@ mod tests {
         );
         assert!(stats.streaming_refused.load(Ordering::Relaxed));
         drop(spill);
-        assert_eq!(files(dir.path()), ["lock"]);
+        settled(dir.path(), &["lock"]).await;
         assert_eq!(stats.spill_local_bytes.load(Ordering::Relaxed), 0);
         assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 0);
     }
@@ -594,8 +696,11 @@ mod tests {
     async fn staged(dir: &Path, stats: &Arc<SourceStats>) -> (Spill, StreamEnd) {
         let mut spill = Spill::open(dir, 1 << 20, Arc::clone(stats)).await.unwrap();
         spill.start(5, true).await.unwrap();
-        spill.append(5, Lsn(10), &insert(5, "a")).await.unwrap();
-        spill.append(6, Lsn(11), &insert(6, "bb")).await.unwrap();
+        spill.append(5, Lsn(10), 10, &insert(5, "a")).await.unwrap();
+        spill
+            .append(6, Lsn(11), 11, &insert(6, "bb"))
+            .await
+            .unwrap();
         spill.stop().await.unwrap();
         let end = StreamEnd {
             xid: 5,
@@ -613,11 +718,11 @@ mod tests {
         let stats = stats();
         let (mut spill, end) = staged(dir.path(), &stats).await;
         let mut replay = spill.commit(end).await.unwrap();
-        let (sub, lsn, m) = replay.read_message().await.unwrap().unwrap();
-        assert_eq!((sub, lsn), (5, Lsn(10)));
+        let (sub, lsn, arrival, m) = replay.read_message().await.unwrap().unwrap();
+        assert_eq!((sub, lsn, arrival), (5, Lsn(10), 10));
         assert!(matches!(m, PgOutput::Insert { xid: Some(5), .. }), "{m:?}");
-        let (sub, lsn, _) = replay.read_message().await.unwrap().unwrap();
-        assert_eq!((sub, lsn), (6, Lsn(11)));
+        let (sub, lsn, arrival, _) = replay.read_message().await.unwrap().unwrap();
+        assert_eq!((sub, lsn, arrival), (6, Lsn(11), 11));
         assert!(replay.read_message().await.unwrap().is_none());
         assert!(!stats.streaming_refused.load(Ordering::Relaxed));
         drop((replay, spill));
@@ -649,5 +754,56 @@ mod tests {
         let mut replay = spill.commit(end).await.unwrap();
         let e = replay.read_message().await.unwrap_err();
         assert!(e.to_string().contains("damaged"), "{e}");
+        assert!(stats.streaming_refused.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn a_savepoint_rolled_back_after_a_streamed_logical_message_turns_streaming_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = stats();
+        let mut spill = Spill::open(dir.path(), 1 << 20, Arc::clone(&stats))
+            .await
+            .unwrap();
+        spill.start(5, true).await.unwrap();
+        assert!(spill.start(5, true).await.is_err(), "first twice");
+        spill.append(6, Lsn(10), 10, &insert(6, "a")).await.unwrap();
+        // Rolled back before any message: the subtransaction is known, nothing fails.
+        spill.abort(5, 6).await.unwrap();
+        // 'M', xid, flags, lsn, prefix, content: tagged with the top-level transaction.
+        let mut message = vec![b'M'];
+        message.extend(5u32.to_be_bytes());
+        message.push(1);
+        message.extend(11u64.to_be_bytes());
+        message.extend(b"audit\0");
+        message.extend(1u32.to_be_bytes());
+        message.push(b'x');
+        spill.append(5, Lsn(11), 11, &message).await.unwrap();
+        assert!(!stats.streaming_refused.load(Ordering::Relaxed));
+        let e = spill.abort(5, 7).await.unwrap_err();
+        assert!(matches!(e, PgError::Spill { .. }), "{e}");
+        assert!(e.to_string().contains("savepoint"), "{e}");
+        assert!(stats.streaming_refused.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn the_directory_is_made_private_and_a_symbolic_link_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let spill_dir = dir.path().join("spill");
+        std::fs::create_dir(&spill_dir).unwrap();
+        std::fs::set_permissions(&spill_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let spill = Spill::open(&spill_dir, 1 << 20, stats()).await.unwrap();
+        let mode = std::fs::metadata(&spill_dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        drop(spill);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&spill_dir, &link).unwrap();
+        let stats = stats();
+        let e = Spill::open(&link, 1 << 20, Arc::clone(&stats))
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(stats.streaming_refused.load(Ordering::Relaxed));
     }
 }
