@@ -231,7 +231,7 @@ impl Spill {
                 dir: self.dir.display().to_string(),
                 reason: format!(
                     "running transactions need more than source.postgres.spill_max_mb ({}); raise it (with room in the directory) to keep streaming them",
-                    if self.limit % (1 << 20) == 0 {
+                    if self.limit.is_multiple_of(1 << 20) {
                         format!("{} MiB", self.limit >> 20)
                     } else {
                         format!("{} bytes", self.limit)
