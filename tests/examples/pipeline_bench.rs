@@ -51,14 +51,7 @@ fn main() {
             ("RUST_LOG", "warn"),
         ],
     );
-    let deadline = Instant::now() + Duration::from_secs(1800);
-    while watch.confirmed_flush("sluice") < end {
-        assert!(Instant::now() < deadline, "sluice did not catch up in time");
-        if let Some(status) = s.exited() {
-            panic!("sluice exited ({status}):\n{}", s.log_text());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_confirmed(&mut watch, &mut s, end);
     let ours = started.elapsed();
     let (_, metrics) = s.admin_get("/metrics").expect("metrics");
     let produced: u64 = metrics
@@ -104,6 +97,18 @@ fn main() {
             lat.count
         ),
     );
+}
+
+/// Waits (up to 30 min) until the slot is confirmed at `end`, failing if sluice exits.
+fn wait_confirmed(watch: &mut SyncClient, s: &mut Sluice, end: u64) {
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    while watch.confirmed_flush("sluice") < end {
+        assert!(Instant::now() < deadline, "sluice did not catch up in time");
+        if let Some(status) = s.exited() {
+            panic!("sluice exited ({status}):\n{}", s.log_text());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The batch limits in effect: Sluice's defaults unless the environment sets them
@@ -322,14 +327,7 @@ fn large() {
         let committed = Instant::now();
         first += rows;
         let end = st.pg.current_lsn();
-        let deadline = Instant::now() + Duration::from_secs(1800);
-        while watch.confirmed_flush("sluice") < end {
-            assert!(Instant::now() < deadline, "sluice did not catch up in time");
-            if let Some(status) = s.exited() {
-                panic!("sluice exited ({status}):\n{}", s.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_confirmed(&mut watch, &mut s, end);
         let took = committed.elapsed();
         let (_, metrics) = s.admin_get("/metrics").expect("metrics");
         let streamed = metrics.contains("sluice_source_streamed_commits_total 1");

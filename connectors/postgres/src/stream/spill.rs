@@ -546,6 +546,17 @@ fn remove_in_background(path: PathBuf) {
 mod tests {
     use super::*;
 
+    /// The commit of transaction `xid` at LSN 20 (ending at 21).
+    fn end_of(xid: u32) -> StreamEnd {
+        StreamEnd {
+            xid,
+            flags: 0,
+            commit_lsn: Lsn(20),
+            end_lsn: Lsn(21),
+            ts: 0,
+        }
+    }
+
     fn stats() -> Arc<SourceStats> {
         Arc::new(SourceStats::default())
     }
@@ -619,13 +630,7 @@ mod tests {
         settled(dir.path(), &["5.spill", "keep.txt", "lock"]).await;
         assert_eq!(stats.streamed_aborts.load(Ordering::Relaxed), 1);
 
-        let end = StreamEnd {
-            xid: 5,
-            flags: 0,
-            commit_lsn: Lsn(20),
-            end_lsn: Lsn(21),
-            ts: 0,
-        };
+        let end = end_of(5);
         let replay = spill.commit(end).await.unwrap();
         assert_eq!(stats.spill_local_bytes.load(Ordering::Relaxed), 0);
         assert_eq!(stats.streamed_open.load(Ordering::Relaxed), 0);
@@ -702,13 +707,7 @@ mod tests {
             .await
             .unwrap();
         spill.stop().await.unwrap();
-        let end = StreamEnd {
-            xid: 5,
-            flags: 0,
-            commit_lsn: Lsn(20),
-            end_lsn: Lsn(21),
-            ts: 0,
-        };
+        let end = end_of(5);
         (spill, end)
     }
 
