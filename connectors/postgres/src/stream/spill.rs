@@ -38,6 +38,8 @@ use crate::SourceStats;
 /// Bytes before each staged message: payload length, subtransaction id, WAL position,
 /// arrival number.
 const HEADER: usize = 24;
+/// Rolled-back subtransactions remembered per streamed transaction (about 4 MB at most).
+const MAX_ABORTED_SUBTRANSACTIONS: usize = 100_000;
 /// Write and read buffer of one staged transaction.
 const BUFFER: usize = 256 << 10;
 
@@ -290,6 +292,14 @@ impl Spill {
                 return Err(PgError::Spill {
                     dir: self.dir.display().to_string(),
                     reason: format!("transaction {xid} rolled back a savepoint after a logical message (pg_logical_emit_message, or captured DDL) was streamed, and pgoutput does not say which subtransaction a streamed message belongs to"),
+                });
+            }
+            // (Bounded: a loop rolling back a savepoint per row could grow it without end.)
+            if s.aborted.len() >= MAX_ABORTED_SUBTRANSACTIONS {
+                self.stats.streaming_refused.store(true, Ordering::Relaxed);
+                return Err(PgError::Spill {
+                    dir: self.dir.display().to_string(),
+                    reason: format!("transaction {xid} rolled back more than {MAX_ABORTED_SUBTRANSACTIONS} savepoints while streamed"),
                 });
             }
             s.aborted.insert(subxid);
@@ -781,6 +791,23 @@ mod tests {
         let e = spill.abort(5, 7).await.unwrap_err();
         assert!(matches!(e, PgError::Spill { .. }), "{e}");
         assert!(e.to_string().contains("savepoint"), "{e}");
+        assert!(stats.streaming_refused.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn rolled_back_savepoints_are_remembered_up_to_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = stats();
+        let mut spill = Spill::open(dir.path(), 1 << 20, Arc::clone(&stats))
+            .await
+            .unwrap();
+        spill.start(1, true).await.unwrap();
+        spill.stop().await.unwrap();
+        for sub in 0..MAX_ABORTED_SUBTRANSACTIONS as u32 {
+            spill.abort(1, 1_000_000 + sub).await.unwrap();
+        }
+        let e = spill.abort(1, 5).await.unwrap_err();
+        assert!(e.to_string().contains("savepoints"), "{e}");
         assert!(stats.streaming_refused.load(Ordering::Relaxed));
     }
 
