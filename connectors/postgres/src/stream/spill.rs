@@ -6,16 +6,19 @@
 //! a chunk cannot go to Kafka before the source commit without exposing work that may
 //! abort or holding back the transactions that commit first. So each chunk's messages are
 //! appended as received to a file of their transaction, open only during the block
-//! (memory: one write buffer, however many transactions run); a Stream Commit replays the file through the ordinary decoding path as
-//! one transaction, without the aborted subtransactions; a Stream Abort deletes it. This
-//! is what PostgreSQL's own subscriber does with its stream files.
+//! (memory: one write buffer, however many transactions run); a Stream Commit replays the
+//! file through the ordinary decoding path as one transaction, without the aborted
+//! subtransactions; a Stream Abort deletes it. This is what PostgreSQL's own subscriber
+//! does with its stream files.
 //!
 //! Nothing staged is ever confirmed to PostgreSQL: after a reconnect it streams every
 //! unfinished transaction again from its start, so the files of a previous connection
 //! are deleted. A transaction replays to the same events, with the same ordinals, as if
 //! it had been sent whole after its commit.
 //!
-//! Staging failures (no room, over `limit` bytes) are [`PgError::Spill`]: the source
+//! Staging failures are [`PgError::Spill`]: no room, over `limit` bytes, a directory
+//! that is locked by another instance or not private, a damaged file, or a rolled-back
+//! savepoint whose streamed logical messages cannot be told apart. The source then
 //! reconnects from the last committed position with streaming off, and PostgreSQL spills
 //! large transactions on its side instead.
 
