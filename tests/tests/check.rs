@@ -47,6 +47,7 @@ fn check_passes_on_a_good_setup_and_names_each_failure_with_its_fix() {
         ("kafka", "transactions"),
         ("kafka", "offsets topic"),
         ("registry", "storage"),
+        ("postgres", "spill_dir"),
     ] {
         assert!(
             line(&out, area, what).starts_with("PASS"),
@@ -54,6 +55,21 @@ fn check_passes_on_a_good_setup_and_names_each_failure_with_its_fix() {
         );
     }
     assert!(out.contains("checks passed"), "{out}");
+    // A staging directory that cannot be used is a warning: streaming would fall back.
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    assert!(good.contains("spill_dir: spill\n"));
+    let unusable = good.replace(
+        "spill_dir: spill\n",
+        &format!("spill_dir: {}\n", file.join("spill").display()),
+    );
+    let (code, out, err) = check(&unusable, dir);
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let l = line(&out, "postgres", "spill_dir");
+    assert!(
+        l.starts_with("WARN") && l.contains("streaming off"),
+        "{out}"
+    );
     // Nothing was created by checking.
     assert_eq!(
         st.pg

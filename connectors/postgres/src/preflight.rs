@@ -10,7 +10,7 @@ use crate::{slot, SourceConfig, MIN_SERVER_VERSION};
 const AREA: &str = "postgres";
 
 pub async fn run(cfg: &SourceConfig) -> Vec<CheckResult> {
-    let mut out = Vec::new();
+    let mut out = vec![staging(cfg).await];
     let target = format!(
         "{}:{} database {} as {}",
         cfg.pg
@@ -252,5 +252,35 @@ async fn replication_connection(cfg: &SourceConfig) -> CheckResult {
             )
         }
         Err(e) => CheckResult::fail(AREA, what, format!("{e}. {hba}")),
+    }
+}
+
+/// Where streamed transactions would be staged: usable, or streaming falls back (a
+/// warning, not a failure: nothing is lost, PostgreSQL spills them instead).
+async fn staging(cfg: &SourceConfig) -> CheckResult {
+    let what = "spill_dir";
+    if !cfg.streaming {
+        return CheckResult::pass(
+            AREA,
+            what,
+            "streaming off: PostgreSQL spills large transactions and sends them after their commit",
+        );
+    }
+    let stats = std::sync::Arc::new(crate::SourceStats::default());
+    match crate::stream::spill::Spill::open(&cfg.spill_dir, cfg.spill_max_bytes, stats).await {
+        Ok(_) => CheckResult::pass(
+            AREA,
+            what,
+            format!(
+                "{}: private and writable; large running transactions are staged there (up to {} MiB)",
+                cfg.spill_dir.display(),
+                cfg.spill_max_bytes >> 20
+            ),
+        ),
+        Err(e) => CheckResult::warn(
+            AREA,
+            what,
+            format!("{e} (if a running Sluice holds the directory, this is expected)"),
+        ),
     }
 }
