@@ -30,6 +30,19 @@ fn stack() -> Stack {
     st
 }
 
+/// Exactly `n` committed records of `topic` (waiting for them, then for one more).
+fn read_exactly(st: &Stack, topic: &str, n: usize) -> Vec<Value> {
+    let recs = reader::read(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        topic,
+        n,
+        None,
+    );
+    reader::assert_at_most(&st.broker.bootstrap(), &st.setup.registry_url(), topic, n);
+    recs
+}
+
 fn ids(recs: &[Value]) -> Vec<i64> {
     recs.iter()
         .map(|r| r["value"]["after"]["id"].as_i64().expect("an insert"))
@@ -66,19 +79,7 @@ fn streamed_transactions_reach_kafka_only_when_they_commit_and_in_commit_order()
         ));
     });
     let expected = 1 + 6000;
-    let recs = reader::read(
-        &st.broker.bootstrap(),
-        &st.setup.registry_url(),
-        "shop.public.t",
-        expected,
-        None,
-    );
-    reader::assert_at_most(
-        &st.broker.bootstrap(),
-        &st.setup.registry_url(),
-        "shop.public.t",
-        expected,
-    );
+    let recs = read_exactly(&st, "shop.public.t", expected);
     let got = ids(&recs);
     // B committed first, so it comes first; then A, in its own order, without the
     // rolled-back savepoint's rows (nor its released child's) and without C.
@@ -144,19 +145,7 @@ fn a_streamed_transaction_too_large_to_stage_comes_through_with_streaming_off() 
     // committed position without streaming, and PostgreSQL sends it after its commit.
     st.pg
         .psql("INSERT INTO t SELECT i, repeat('y', 1000) FROM generate_series(1, 2500) i");
-    let recs = reader::read(
-        &st.broker.bootstrap(),
-        &st.setup.registry_url(),
-        "shop.public.t",
-        2500,
-        None,
-    );
-    reader::assert_at_most(
-        &st.broker.bootstrap(),
-        &st.setup.registry_url(),
-        "shop.public.t",
-        2500,
-    );
+    let recs = read_exactly(&st, "shop.public.t", 2500);
     let want: Vec<i64> = (1..=2500).collect();
     assert_eq!(ids(&recs), want);
     let (_, metrics) = s.admin_get("/metrics").unwrap();
@@ -279,28 +268,10 @@ fn a_savepoint_rolled_back_after_a_streamed_logical_message_falls_back_and_loses
          SELECT pg_logical_emit_message(true, 'audit', 'kept'); \
          INSERT INTO t VALUES (3001, 'last'); COMMIT",
     );
-    let recs = reader::read(
-        &st.broker.bootstrap(),
-        &st.setup.registry_url(),
-        "shop.public.t",
-        3001,
-        None,
-    );
+    let recs = read_exactly(&st, "shop.public.t", 3001);
     let want: Vec<i64> = (1..=3001).collect();
     assert_eq!(ids(&recs), want);
-    reader::assert_at_most(
-        &st.broker.bootstrap(),
-        &st.setup.registry_url(),
-        "shop.public.t",
-        3001,
-    );
-    let messages = reader::read(
-        &st.broker.bootstrap(),
-        &st.setup.registry_url(),
-        "shop.message",
-        1,
-        None,
-    );
+    let messages = read_exactly(&st, "shop.message", 1);
     assert_eq!(
         messages[0]["value"]["message"]["content"],
         format!(
@@ -310,12 +281,6 @@ fn a_savepoint_rolled_back_after_a_streamed_logical_message_falls_back_and_loses
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         )
-    );
-    reader::assert_at_most(
-        &st.broker.bootstrap(),
-        &st.setup.registry_url(),
-        "shop.message",
-        1,
     );
     let (_, metrics) = s.admin_get("/metrics").unwrap();
     assert_eq!(metric(&metrics, "sluice_source_streaming"), Some(0.0));
