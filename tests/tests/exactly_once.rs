@@ -201,13 +201,18 @@ fn check_confirmed_not_ahead(pg: &Postgres, broker: &Broker, rt: &tokio::runtime
 
 /// The audited workload's tables: per-key sequences in `acct`, one `ledger` row per change
 /// (its key declared out of column order: a snapshot reads it in the key index's order).
+/// Decoding memory at its minimum (64 kB): the large transactions are streamed in
+/// progress, so every fault here also hits staging and replay.
 fn ledger_stack() -> Stack {
-    Stack::new(
+    let st = Stack::new(
         "CREATE TABLE acct (k int PRIMARY KEY, seq bigint NOT NULL, txn bigint NOT NULL);
          CREATE TABLE ledger (k int NOT NULL, id bigserial, seq bigint NOT NULL, txn bigint NOT NULL, pad text, PRIMARY KEY (id, k));
          INSERT INTO acct SELECT k, 0, 0 FROM generate_series(1, 20) k;",
         &["public.acct", "public.ledger"],
-    )
+    );
+    st.pg
+        .psql("ALTER DATABASE shop SET logical_decoding_work_mem = '64kB'");
+    st
 }
 
 /// Waits until sluice confirmed everything written, audits the log while sluice (and
@@ -238,10 +243,8 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         setup,
         config,
     } = ledger_stack();
-    // Large transactions are streamed while they run (64 kB of decoding memory), and
-    // each start picks streaming on or off at random: a transaction half committed by
+    // Each start picks streaming on or off at random: a transaction half committed by
     // one mode is resumed by the other, so both must give the same events and ordinals.
-    pg.psql("ALTER DATABASE shop SET logical_decoding_work_mem = '64kB'");
     let env = |streaming: bool| {
         [
             ("SLUICE__SINK__KAFKA__BATCH__MAX_EVENTS", MAX_EVENTS),
