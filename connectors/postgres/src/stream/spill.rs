@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use sluice_core::{EventBatch, Lsn, MAX_EVENT_BATCH};
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -354,7 +354,6 @@ impl Spill {
             end,
             begun: false,
             before: None,
-            buf: Vec::new(),
             dir: self.dir.clone(),
             stats: Arc::clone(&self.stats),
         })
@@ -406,8 +405,6 @@ pub struct Replay {
     /// The relation cache and arrival counter before the replay, restored after it.
     before: Option<(super::decode::Relations, u64)>,
     started: std::time::Instant,
-    /// Read buffer of one message, reused.
-    buf: Vec<u8>,
     dir: PathBuf,
     stats: Arc<SourceStats>,
 }
@@ -424,7 +421,6 @@ impl Replay {
             begun: false,
             before: None,
             started: std::time::Instant::now(),
-            buf: Vec::new(),
             dir: PathBuf::new(),
             stats: Arc::default(),
         }
@@ -520,15 +516,16 @@ impl Replay {
             return Err(damaged(&self.stats, &self.dir, why));
         }
         self.left -= size;
-        self.buf.resize(len, 0);
+        // Read straight into the bytes the decoded message refers to (one copy).
+        let mut payload = BytesMut::zeroed(len);
         reader
-            .read_exact(&mut self.buf)
+            .read_exact(&mut payload)
             .await
             .map_err(|err| damaged(&self.stats, &self.dir, err.to_string()))?;
         // These bytes decoded when they arrived: failing now means the file changed.
         let m = self
             .decoder
-            .decode(&Bytes::copy_from_slice(&self.buf))
+            .decode(&payload.freeze())
             .map_err(|d| damaged(&self.stats, &self.dir, d.to_string()))?;
         Ok(Some((subxid, Lsn(lsn), arrival, m)))
     }
