@@ -527,6 +527,14 @@ fn snapshot_killed_mid_table_resumes_and_loses_and_duplicates_nothing() {
                 }
                 let cursor = p.snapshot.as_ref()?.cursor.as_ref()?;
                 let ordinal = p.resume?.ordinal;
+                // The committed cursor names the last row written by its key (made from
+                // the row's value at commit).
+                let key = cursor.key.as_deref().unwrap_or_default();
+                assert!(
+                    cursor.table != ledger
+                        || (key.len() == 2 && key.iter().all(|k| k.parse::<i64>().is_ok())),
+                    "the snapshot cursor's key is not a ledger row's (id, k): {key:?}"
+                );
                 (cursor.table == ledger && Some(ordinal) > last_ordinal).then_some(Some(ordinal))
             },
         );

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_core::{
-    Blocked, EventReceiver, Lsn, Op, Position, Resume, RowKey, SnapshotMarker, SourceEvent,
-    TableId, TableName,
+    Blocked, EventReceiver, Lsn, Op, Position, Resume, Row, RowKey, RowKeyText, SnapshotMarker,
+    SourceEvent, TableId, TableName,
 };
 use sluice_kafka::{offsets, KafkaConfig, SinkError, Topics, TxnProducer};
 use tokio::sync::watch;
@@ -84,6 +84,9 @@ struct Open {
     /// Events per (table, op), counted into metrics on commit.
     counts: HashMap<(TableId, Op), (prometheus::IntCounter, u64)>,
     tombstones: u64,
+    /// The snapshot cursor's key when it is to be made from the row: the key positions
+    /// and the last snapshot row written (its text is made only at commit).
+    cursor_row: Option<(Arc<[usize]>, Row)>,
 }
 
 impl Sink {
@@ -369,7 +372,7 @@ impl Sink {
                     ordinal: src.ordinal,
                 });
             }
-            SourceEvent::Change(change) => {
+            SourceEvent::Change(mut change) => {
                 let src = &change.source;
                 // Changes a policy drops for good (a skipped table, a truncate the flat
                 // envelope cannot carry) are not events of the transaction: END counts
@@ -447,12 +450,28 @@ impl Sink {
                 next.snapshot_pending = src.snapshot == SnapshotMarker::True;
                 if src.snapshot != SnapshotMarker::False {
                     if let Some(progress) = next.snapshot.as_mut() {
+                        let key = match &src.row_key {
+                            Some(RowKeyText::Columns(cols)) => {
+                                // Written: the row is not needed any more but for its key.
+                                open.cursor_row =
+                                    Some((cols.clone(), change.after.take().unwrap_or_default()));
+                                None
+                            }
+                            Some(RowKeyText::Text(t)) => {
+                                open.cursor_row = None;
+                                Some(t.clone())
+                            }
+                            None => {
+                                open.cursor_row = None;
+                                None
+                            }
+                        };
                         match &mut progress.cursor {
-                            Some(c) if c.table == change.table.name => c.key = src.row_key.clone(),
+                            Some(c) if c.table == change.table.name => c.key = key,
                             c => {
                                 *c = Some(RowKey {
                                     table: change.table.name.clone(),
-                                    key: src.row_key.clone(),
+                                    key,
                                 })
                             }
                         }
@@ -584,6 +603,12 @@ impl Sink {
         let started = open.since.unwrap_or_else(Instant::now);
         if open.since.is_none() {
             p.begin()?;
+        }
+        // The cursor's key, when it is to be made from the last snapshot row written.
+        if let Some((cols, row)) = open.cursor_row.take() {
+            if let Some(c) = next.snapshot.as_mut().and_then(|s| s.cursor.as_mut()) {
+                c.key = Some(RowKeyText::Columns(cols).resolve(Some(&row)));
+            }
         }
         let value = offsets::encode(next);
         // Partition 0, whatever the topic's partition count: that is where a restart

@@ -100,7 +100,35 @@ pub struct SourceInfo {
     pub snapshot: SnapshotMarker,
     /// For snapshot rows of a table with a key: the key columns as PostgreSQL prints
     /// them, so the snapshot's progress can be committed with the row.
-    pub row_key: Option<Arc<[String]>>,
+    pub row_key: Option<RowKeyText>,
+}
+
+/// A snapshot row's key columns as PostgreSQL prints them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RowKeyText {
+    /// The text, read with the row.
+    Text(Arc<[String]>),
+    /// The values of the row's (`after`'s) columns at these positions print as
+    /// PostgreSQL prints them ([`crate::Value::key_text`]): the text is made only for the
+    /// rows whose position is committed, not for every row.
+    Columns(Arc<[usize]>),
+}
+
+impl RowKeyText {
+    /// The text, taking it from `row` (the change's `after`) where needed.
+    pub fn resolve(&self, row: Option<&[crate::Value]>) -> Arc<[String]> {
+        match self {
+            RowKeyText::Text(t) => t.clone(),
+            RowKeyText::Columns(cols) => cols
+                .iter()
+                .map(|&i| {
+                    row.and_then(|r| r.get(i))
+                        .map(crate::Value::key_text)
+                        .unwrap_or_default()
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One row change.
@@ -185,5 +213,27 @@ impl SourceEvent {
             SourceEvent::Heartbeat(lsn) => Some(*lsn),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Value;
+
+    #[test]
+    fn row_key_text_from_columns_or_text() {
+        let row = vec![
+            Value::Text("a".into()),
+            Value::Int64(-42),
+            Value::Null,
+            Value::Uuid("u".into()),
+        ];
+        let cols = RowKeyText::Columns(Arc::from([3usize, 1]));
+        assert_eq!(&*cols.resolve(Some(&row)), ["u", "-42"]);
+        // Text is the text, whatever the row.
+        let text = RowKeyText::Text(Arc::from(["7".to_string()]));
+        assert_eq!(&*text.resolve(Some(&row)), ["7"]);
+        assert_eq!(&*text.resolve(None), ["7"]);
     }
 }

@@ -15,7 +15,7 @@ pub mod value;
 pub use check::{CheckResult, Verdict};
 pub use error::{Classify, ErrorClass};
 pub use event::{
-    Change, EventBatch, Message, Op, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo,
+    Change, EventBatch, Message, Op, RowKeyText, SnapshotMarker, SourceEvent, SourceInfo, TxnInfo,
     MAX_EVENT_BATCH,
 };
 pub use lsn::{Lsn, ParseLsnError};

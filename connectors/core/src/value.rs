@@ -67,6 +67,27 @@ pub enum Value {
     Absent,
 }
 
+/// An integer's decimal text (without the formatting machinery: this may run per row).
+fn int_text(n: i64) -> String {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut u = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(buf.len() - i + 1);
+    if n < 0 {
+        s.push('-');
+    }
+    buf[i..].iter().for_each(|&c| s.push(c as char));
+    s
+}
+
 /// Microseconds in Debezium's average month (365.25 / 12 days).
 pub const MONTH_MICROS: i64 = 2_629_800_000_000;
 
@@ -80,6 +101,18 @@ pub fn interval_micros(months: i32, days: i32, micros: i64) -> Option<i64> {
 impl Value {
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
+    }
+
+    /// The text PostgreSQL prints for an integer, text or UUID value (the kinds a key
+    /// column's text may be taken from); empty for any other kind.
+    pub fn key_text(&self) -> String {
+        match self {
+            Value::Int16(n) => int_text(*n as i64),
+            Value::Int32(n) => int_text(*n as i64),
+            Value::Int64(n) => int_text(*n),
+            Value::Text(s) | Value::Uuid(s) => s.clone(),
+            _ => String::new(),
+        }
     }
 
     /// A short name of the value's kind, for error messages.
@@ -109,6 +142,27 @@ impl Value {
             Value::Composite(_) => "composite",
             Value::Unchanged => "unchanged-toast",
             Value::Absent => "absent",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_text_prints_as_postgresql_does() {
+        for n in [0, 7, -7, 10, 99, -100, i64::MAX, i64::MIN, 1234567890] {
+            assert_eq!(Value::Int64(n).key_text(), n.to_string());
+        }
+        for (v, want) in [
+            (Value::Int16(i16::MIN), "-32768"),
+            (Value::Int32(i32::MAX), "2147483647"),
+            (Value::Text("a\tb".into()), "a\tb"),
+            (Value::Uuid("0b4c…".into()), "0b4c…"),
+            (Value::Bool(true), ""),
+        ] {
+            assert_eq!(v.key_text(), want, "{v:?}");
         }
     }
 }

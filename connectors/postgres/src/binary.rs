@@ -68,7 +68,7 @@ fn capable(ty: &TypeInfo, depth: usize) -> bool {
 }
 
 /// Whether a value of `ty` read from binary prints as PostgreSQL prints the type
-/// ([`value_text`]): what a key column needs so that its text (for resume points, the
+/// ([`Value::key_text`]): what a key column needs so that its text (for resume points, the
 /// snapshot filter and TOAST re-reads) comes from the value.
 pub fn value_is_key_text(ty: &TypeInfo) -> bool {
     match &ty.kind {
@@ -90,38 +90,6 @@ pub fn value_is_key_text(ty: &TypeInfo) -> bool {
     }
 }
 
-/// PostgreSQL's text of a value of a type for which [`value_is_key_text`] holds.
-pub fn value_text(v: &Value) -> String {
-    match v {
-        Value::Int16(n) => int_text(*n as i64),
-        Value::Int32(n) => int_text(*n as i64),
-        Value::Int64(n) => int_text(*n),
-        Value::Text(s) | Value::Uuid(s) => s.clone(),
-        _ => String::new(),
-    }
-}
-
-/// An integer's decimal text (without the formatting machinery: this runs per row).
-fn int_text(n: i64) -> String {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut u = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    let mut s = String::with_capacity(buf.len() - i + 1);
-    if n < 0 {
-        s.push('-');
-    }
-    buf[i..].iter().for_each(|&c| s.push(c as char));
-    s
-}
-
 /// Whether a table's rows can be read in binary: every column has a binary reader and
 /// every key column's text comes from its value.
 pub fn table_binary_capable(table: &sluice_core::Table) -> bool {
@@ -139,7 +107,7 @@ pub fn key_text(ty: &TypeInfo, b: &[u8]) -> Option<String> {
     }
     parse_binary(ty, b, false, &mut Notes::default())
         .ok()
-        .map(|v| value_text(&v))
+        .map(|v| v.key_text())
 }
 
 /// Reads one value of `ty` from its binary form. `nullable`: whether the place the value
@@ -506,13 +474,6 @@ mod tests {
                 Ok(*want),
                 "{n} {w} {s} {d} {digits:?}"
             );
-        }
-    }
-
-    #[test]
-    fn int_text_matches_display() {
-        for n in [0, 7, -7, 10, 99, -100, i64::MAX, i64::MIN, 1234567890] {
-            assert_eq!(int_text(n), n.to_string());
         }
     }
 

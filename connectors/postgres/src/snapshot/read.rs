@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use sluice_core::{KeyOrder, Row, Table, TableName, Value, MAX_EVENT_BATCH};
+use sluice_core::{KeyOrder, Row, RowKeyText, Table, TableName, Value, MAX_EVENT_BATCH};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
@@ -16,7 +16,7 @@ use crate::error::PgError;
 use crate::text::{parse_column, Notes};
 
 /// A row and, for a table with a key, its key columns as PostgreSQL prints them.
-pub type KeyedRow = (Row, Option<Arc<[String]>>);
+pub type KeyedRow = (Row, Option<RowKeyText>);
 
 /// Bytes (as read from PostgreSQL) a range may hold in its buffer before its reader
 /// waits for the emitter: a bound on memory whatever the rows' size.
@@ -49,6 +49,9 @@ pub struct TablePlan {
     /// The column `order` starts with (ranges split on it).
     first: Option<usize>,
     key_text: Vec<KeyText>,
+    /// When every key column's text comes from its value: their positions (the text is
+    /// made only for the rows whose position is committed).
+    key_columns: Option<Arc<[usize]>>,
     /// Only rows after the resume point (a condition on the key).
     resume: Option<String>,
 }
@@ -123,6 +126,17 @@ impl TablePlan {
             }
             None => None,
         };
+        let key_columns = (!key_text.is_empty())
+            .then(|| {
+                key_text
+                    .iter()
+                    .map(|k| match *k {
+                        KeyText::Value(i) => Some(i),
+                        KeyText::Field(_) => None,
+                    })
+                    .collect::<Option<Arc<[usize]>>>()
+            })
+            .flatten();
         let estimate = catalog::row_estimate(client, oid).await?;
         Ok(TablePlan {
             name: t.clone(),
@@ -133,6 +147,7 @@ impl TablePlan {
             order,
             first,
             key_text,
+            key_columns,
             resume,
         })
     }
@@ -276,16 +291,21 @@ fn parse_row(plan: &TablePlan, raw: &copy::Row, notes: &mut Notes) -> Result<Key
             })?,
         });
     }
-    let key: Option<Arc<[String]>> = (!plan.key_text.is_empty()).then(|| {
-        plan.key_text
-            .iter()
-            .map(|k| match *k {
-                KeyText::Field(f) => {
-                    String::from_utf8_lossy(raw.get(f).unwrap_or_default()).into_owned()
-                }
-                KeyText::Value(i) => binary::value_text(&row[i]),
-            })
-            .collect()
+    if let Some(cols) = &plan.key_columns {
+        return Ok((row, Some(RowKeyText::Columns(cols.clone()))));
+    }
+    let key = (!plan.key_text.is_empty()).then(|| {
+        RowKeyText::Text(
+            plan.key_text
+                .iter()
+                .map(|k| match *k {
+                    KeyText::Field(f) => {
+                        String::from_utf8_lossy(raw.get(f).unwrap_or_default()).into_owned()
+                    }
+                    KeyText::Value(i) => row[i].key_text(),
+                })
+                .collect(),
+        )
     });
     Ok((row, key))
 }
