@@ -84,15 +84,17 @@ fn snapshot() {
         if round > 0 {
             pg.psql("SELECT pg_drop_replication_slot('ours')");
         }
+        let cpu_before = cpu_seconds();
         let (o, read, f) = run_source(&pg, SnapshotMode::Initial, |ev| {
             matches!(ev, SourceEvent::Commit { .. })
         });
+        let cpu = cpu_seconds() - cpu_before;
         assert_eq!(
             read, rows,
             "Sluice's snapshot read {read} rows, expected {rows}"
         );
         eprintln!(
-            "round {round}: COPY {:.2} s, Sluice {:.2} s",
+            "round {round}: COPY {:.2} s, Sluice {:.2} s ({cpu:.2} s of CPU)",
             t.as_secs_f64(),
             o.as_secs_f64()
         );
@@ -116,6 +118,18 @@ fn snapshot() {
             theirs.as_secs_f64() / ours.as_secs_f64()
         ),
     );
+}
+
+/// CPU time (user and system) this process has used, in seconds (Linux: from
+/// /proc/self/stat, in clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// `COPY (SELECT * FROM bench) TO STDOUT (FORMAT binary)`, drained by a client that

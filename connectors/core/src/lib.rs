@@ -22,4 +22,4 @@ pub use lsn::{Lsn, ParseLsnError};
 pub use position::{Blocked, KeyOrder, Piece, Position, Resume, RowKey, SnapshotProgress};
 pub use queue::{event_queue, Batch, EventReceiver, EventSender, QueueClosed, QueueGauge};
 pub use table::{Column, Table, TableId, TableName, TypeInfo, TypeKind};
-pub use value::{Row, Value};
+pub use value::{CompactString, Row, Value};

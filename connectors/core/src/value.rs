@@ -3,6 +3,10 @@
 /// One row: a value per column, in the table's column order.
 pub type Row = Vec<Value>;
 
+/// A string held inline up to 24 bytes (text values are mostly short: no allocation
+/// per value for those).
+pub use compact_str::CompactString;
+
 /// A column value.
 ///
 /// Temporal values are kept as integers in the units the event formats use, so the
@@ -17,8 +21,9 @@ pub enum Value {
     Float32(f32),
     Float64(f64),
     /// An arbitrary-precision decimal in PostgreSQL's text form (`-12.340`, `NaN`).
-    Numeric(String),
-    Text(String),
+    Numeric(CompactString),
+    /// Text; up to 24 bytes held inline (no allocation per value for short text).
+    Text(CompactString),
     Bytes(Vec<u8>),
     /// JSON text (json and jsonb).
     Json(String),
@@ -110,7 +115,8 @@ impl Value {
             Value::Int16(n) => int_text(*n as i64),
             Value::Int32(n) => int_text(*n as i64),
             Value::Int64(n) => int_text(*n),
-            Value::Text(s) | Value::Uuid(s) => s.clone(),
+            Value::Text(s) => s.to_string(),
+            Value::Uuid(s) => s.clone(),
             _ => String::new(),
         }
     }

@@ -6,7 +6,7 @@
 //! ([`binary_capable`]); a table with any other column is read as text.
 
 use sluice_core::table::oid as builtin;
-use sluice_core::{TypeInfo, TypeKind, Value};
+use sluice_core::{CompactString, TypeInfo, TypeKind, Value};
 
 use crate::text::{self, Notes, ValueError};
 
@@ -138,7 +138,7 @@ fn parse(
     }
     match &ty.kind {
         TypeKind::Domain { base } => parse(base, b, nullable, notes, depth + 1),
-        TypeKind::Enum { .. } => Ok(Value::Text(utf8(b).map_err(err)?.to_string())),
+        TypeKind::Enum { .. } => Ok(Value::Text(utf8(b).map_err(err)?.into())),
         TypeKind::Array { element, dims, .. } => {
             array(element, *dims, b, notes, depth).map_err(|e| match e {
                 Nested::Value(v) => v,
@@ -281,7 +281,7 @@ fn base(ty: &TypeInfo, b: &[u8], nullable: bool, notes: &mut Notes) -> Result<Va
             Value::Point { x, y }
         }
         builtin::TEXT | builtin::VARCHAR | builtin::BPCHAR | builtin::NAME => {
-            return Ok(Value::Text(utf8(b)?.to_string()))
+            return Ok(Value::Text(utf8(b)?.into()))
         }
         _ => return Err("no binary reader for this type"),
     };
@@ -308,16 +308,16 @@ fn timestamp(pg: i64, notes: &mut Notes) -> i64 {
 
 /// numeric's binary form (`ndigits, weight, sign, dscale, base-10000 digits`) as the text
 /// PostgreSQL prints for it.
-pub fn numeric_text(b: &[u8]) -> Result<String, &'static str> {
+pub fn numeric_text(b: &[u8]) -> Result<CompactString, &'static str> {
     let mut r = Reader(b);
     let ndigits = usize::try_from(i16::from_be_bytes(r.take()?)).map_err(|_| "negative ndigits")?;
     let weight = i16::from_be_bytes(r.take()?) as i32;
     let sign = u16::from_be_bytes(r.take()?);
     let dscale = u16::from_be_bytes(r.take()?);
     match sign {
-        0xC000 => return Ok("NaN".into()),
-        0xD000 => return Ok("Infinity".into()),
-        0xF000 => return Ok("-Infinity".into()),
+        0xC000 => return Ok(CompactString::const_new("NaN")),
+        0xD000 => return Ok(CompactString::const_new("Infinity")),
+        0xF000 => return Ok(CompactString::const_new("-Infinity")),
         0x0000 | 0x4000 => {}
         _ => return Err("unknown numeric sign"),
     }
@@ -327,45 +327,64 @@ pub fn numeric_text(b: &[u8]) -> Result<String, &'static str> {
     if r.0.len() != ndigits * 2 {
         return Err("numeric digit count does not match its bytes");
     }
-    let digits: Vec<u16> =
-        r.0.chunks_exact(2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]))
-            .collect();
-    if digits.iter().any(|&d| d > 9999) {
+    // The base-10000 digits, read in place (no allocation per value).
+    let digits = r.0;
+    if digits
+        .chunks_exact(2)
+        .any(|c| u16::from_be_bytes([c[0], c[1]]) > 9999)
+    {
         return Err("numeric digit out of range");
     }
     let digit = |i: i32| -> u16 {
         usize::try_from(i)
             .ok()
-            .and_then(|i| digits.get(i).copied())
-            .unwrap_or(0)
+            .and_then(|i| digits.get(i * 2..i * 2 + 2))
+            .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]))
     };
-    let mut s = String::with_capacity((weight.max(0) as usize + 1) * 4 + dscale as usize + 2);
+    // Written into a stack buffer when it fits (the result is then inline: no allocation
+    // up to 24 bytes); the fractional part is written in whole groups, then cut.
+    let max_len = 1 + (weight.max(0) as usize + 1) * 4 + 1 + dscale as usize + 4;
+    let mut small = [0u8; 64];
+    let mut large = Vec::new();
+    let out: &mut [u8] = if max_len <= small.len() {
+        &mut small
+    } else {
+        large.resize(max_len, 0);
+        &mut large
+    };
+    let mut n = 0;
+    let mut put = |out: &mut [u8], bytes: &[u8]| {
+        out[n..n + bytes.len()].copy_from_slice(bytes);
+        n += bytes.len();
+        n
+    };
     if sign == 0x4000 {
-        s.push('-');
+        put(out, b"-");
     }
-    if weight < 0 {
-        s.push('0');
+    let mut end = if weight < 0 {
+        put(out, b"0")
     } else {
         // The first group without leading zeros, the others as 4 digits.
         let first = group(digit(0));
         let skip = first.iter().take(3).take_while(|&&c| c == b'0').count();
-        first[skip..].iter().for_each(|&c| s.push(c as char));
+        let mut end = put(out, &first[skip..]);
         for i in 1..=weight {
-            group(digit(i)).iter().for_each(|&c| s.push(c as char));
+            end = put(out, &group(digit(i)));
         }
-    }
+        end
+    };
     if dscale > 0 {
-        s.push('.');
-        let start = s.len();
+        let start = put(out, b".");
         let mut i = weight + 1;
-        while s.len() - start < dscale as usize {
-            group(digit(i)).iter().for_each(|&c| s.push(c as char));
+        end = start;
+        while end - start < dscale as usize {
+            end = put(out, &group(digit(i)));
             i += 1;
         }
-        s.truncate(start + dscale as usize);
+        end = start + dscale as usize;
     }
-    Ok(s)
+    let text = std::str::from_utf8(&out[..end]).map_err(|_| "numeric text is not ASCII")?;
+    Ok(CompactString::from(text))
 }
 
 /// A base-10000 digit as 4 ASCII digits.

@@ -4,7 +4,7 @@
 //! (set at connection start), so the formats below are the only ones to expect.
 
 use sluice_core::table::oid as builtin;
-use sluice_core::{Column, TypeInfo, TypeKind, Value};
+use sluice_core::{Column, CompactString, TypeInfo, TypeKind, Value};
 
 pub mod array;
 pub mod composite;
@@ -133,21 +133,23 @@ pub fn parse_typed(
     }
     Ok(match &ty.kind {
         TypeKind::Domain { base } => return parse_typed(base, s, nullable, notes, depth + 1),
-        TypeKind::Enum { .. } => Value::Text(s.to_string()),
+        TypeKind::Enum { .. } => Value::Text(s.into()),
         TypeKind::Money { fraction_digits } => Value::Numeric(
-            parse_money(s, *fraction_digits).ok_or_else(|| err("not a money amount"))?,
+            parse_money(s, *fraction_digits)
+                .ok_or_else(|| err("not a money amount"))?
+                .into(),
         ),
         TypeKind::Range { .. } => {
             if range::parse(s).is_err() {
                 notes.fallback += 1;
             }
-            Value::Text(s.to_string())
+            Value::Text(s.into())
         }
         TypeKind::Multirange { .. } => {
             if range::parse_multi(s).is_err() {
                 notes.fallback += 1;
             }
-            Value::Text(s.to_string())
+            Value::Text(s.into())
         }
         TypeKind::Composite { fields } => {
             let texts = composite::parse(s, fields.len()).map_err(err)?;
@@ -220,7 +222,7 @@ fn base(ty: &TypeInfo, s: &str, nullable: bool, notes: &mut Notes) -> Result<Val
         }
         builtin::FLOAT4 => Value::Float32(parse_float(s).ok_or("not a float")? as f32),
         builtin::FLOAT8 => Value::Float64(parse_float(s).ok_or("not a float")?),
-        builtin::NUMERIC => numeric_value(s.to_string(), nullable, notes),
+        builtin::NUMERIC => numeric_value(s.into(), nullable, notes),
         builtin::BYTEA => Value::Bytes(parse_bytea(s).ok_or("not hex bytea")?),
         builtin::JSON | builtin::JSONB => Value::Json(s.to_string()),
         builtin::UUID => Value::Uuid(s.to_ascii_lowercase()),
@@ -252,22 +254,22 @@ fn base(ty: &TypeInfo, s: &str, nullable: bool, notes: &mut Notes) -> Result<Val
             let (x, y) = parse_point(s).ok_or("not a point")?;
             Value::Point { x, y }
         }
-        builtin::MONEY => Value::Numeric(parse_money(s, 2).ok_or("not a money amount")?),
-        builtin::XML => Value::Text(s.to_string()),
-        o if builtin::is_textual(o) => Value::Text(s.to_string()),
+        builtin::MONEY => Value::Numeric(parse_money(s, 2).ok_or("not a money amount")?.into()),
+        builtin::XML => Value::Text(s.into()),
+        o if builtin::is_textual(o) => Value::Text(s.into()),
         o if o >= builtin::FIRST_NORMAL_OBJECT_ID && ty.name == "hstore" => {
             Value::Json(hstore::to_json(s)?)
         }
         _ => {
             notes.fallback += 1;
-            Value::Text(s.to_string())
+            Value::Text(s.into())
         }
     })
 }
 
 /// numeric text as a value: NaN/±Infinity become null where a null fits, unless they are
 /// kept ([`Notes::keep_special_numeric`]).
-pub fn numeric_value(s: String, nullable: bool, notes: &mut Notes) -> Value {
+pub fn numeric_value(s: CompactString, nullable: bool, notes: &mut Notes) -> Value {
     match s.as_str() {
         "NaN" | "Infinity" | "-Infinity" if nullable && !notes.keep_special_numeric => {
             notes.special_numeric += 1;
