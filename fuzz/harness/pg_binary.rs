@@ -43,15 +43,15 @@ pub fn run_with(types: &[TypeInfo], data: &[u8]) {
     for chunk in rest.chunks(*flags as usize + 1) {
         decoder.push(chunk);
         loop {
-            match decoder.next_row(&mut row) {
-                Ok(true) => {}
-                Ok(false) => break,
+            let row = match decoder.next_row(&mut row) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
                 Err(e) => {
                     let _ = e.to_string();
                     return;
                 }
-            }
-            for i in 0..row.fields.len() {
+            };
+            for i in 0..row.len() {
                 let Some(b) = row.get(i) else { continue };
                 let t = &types[i % types.len()];
                 match format {

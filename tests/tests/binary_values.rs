@@ -209,7 +209,7 @@ async fn read(
     let mut notes = Notes::default();
     while let Some(chunk) = stream.next().await {
         decoder.push(&chunk.unwrap());
-        while decoder.next_row(&mut row).unwrap() {
+        while let Some(row) = decoder.next_row(&mut row).unwrap() {
             let mut values = Vec::new();
             for (i, c) in table.columns.iter().enumerate() {
                 let v = match row.get(i) {

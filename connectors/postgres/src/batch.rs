@@ -28,6 +28,15 @@ impl<'a> BatchSender<'a> {
         Ok(())
     }
 
+    /// Sends what is collected, then `events` as a batch of its own.
+    pub async fn send_batch(&mut self, events: EventBatch) -> Result<(), PgError> {
+        self.flush().await?;
+        self.tx
+            .send(events)
+            .await
+            .map_err(|_| PgError::PipelineClosed)
+    }
+
     /// Sends what is collected.
     pub async fn flush(&mut self) -> Result<(), PgError> {
         if self.batch.is_empty() {

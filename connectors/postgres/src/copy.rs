@@ -22,19 +22,41 @@ pub struct CopyError {
     pub reason: &'static str,
 }
 
-/// One row's fields: `fields[i]` is a range of `data`, `None` for NULL. Reused between
-/// rows.
+/// Scratch space for rows, reused between them: the fields' ranges, and for text the
+/// unescaped bytes.
 #[derive(Default, Debug)]
 pub struct Row {
-    pub data: Vec<u8>,
-    pub fields: Vec<Option<(usize, usize)>>,
+    data: Vec<u8>,
+    fields: Vec<Option<(usize, usize)>>,
 }
 
-impl Row {
+/// One row: field `i` is `fields[i]`, a range of `data` (`None` for NULL). Binary rows
+/// are read in place from the decoder's buffer (no copy).
+#[derive(Clone, Copy, Debug)]
+pub struct RowRef<'a> {
+    data: &'a [u8],
+    fields: &'a [Option<(usize, usize)>],
+}
+
+impl<'a> RowRef<'a> {
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
     /// Field `i`'s bytes; `None` for NULL or past the row's end.
-    pub fn get(&self, i: usize) -> Option<&[u8]> {
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
         let (a, b) = (*self.fields.get(i)?)?;
-        Some(&self.data[a..b])
+        self.data.get(a..b)
+    }
+
+    /// The bytes of the row's values.
+    pub fn value_bytes(&self) -> usize {
+        self.fields.iter().flatten().map(|(a, b)| b - a).sum()
     }
 }
 
@@ -77,15 +99,27 @@ impl CopyDecoder {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Takes the next complete row into `row`; `false` when more bytes are needed (or
-    /// the binary trailer was read).
-    pub fn next_row(&mut self, row: &mut Row) -> Result<bool, CopyError> {
+    /// The next complete row (`row` is its scratch space); `None` when more bytes are
+    /// needed (or the binary trailer was read).
+    pub fn next_row<'a>(&'a mut self, row: &'a mut Row) -> Result<Option<RowRef<'a>>, CopyError> {
         row.data.clear();
         row.fields.clear();
-        match self.format {
-            Format::Text => self.text_row(row),
-            Format::Binary => self.binary_row(row),
+        let format = self.format;
+        let found = match format {
+            Format::Text => self.text_row(row)?,
+            Format::Binary => self.binary_row(row)?,
+        };
+        if !found {
+            return Ok(None);
         }
+        let data: &[u8] = match format {
+            Format::Text => &row.data,
+            Format::Binary => &self.buf,
+        };
+        Ok(Some(RowRef {
+            data,
+            fields: &row.fields,
+        }))
     }
 
     /// Checks that the stream ended between rows (and, for binary, after its trailer).
@@ -235,7 +269,6 @@ impl CopyDecoder {
         let mut at = 2;
         for _ in 0..count {
             let Some(len) = rest.get(at..at + 4) else {
-                row.data.clear();
                 row.fields.clear();
                 return Ok(false);
             };
@@ -247,14 +280,11 @@ impl CopyDecoder {
             }
             let len = usize::try_from(len)
                 .map_err(|_| self.error(self.pos + at - 4, "negative field length"))?;
-            let Some(bytes) = rest.get(at..at + len) else {
-                row.data.clear();
+            if rest.len() < at + len {
                 row.fields.clear();
                 return Ok(false);
-            };
-            let start = row.data.len();
-            row.data.extend_from_slice(bytes);
-            row.fields.push(Some((start, row.data.len())));
+            }
+            row.fields.push(Some((self.pos + at, self.pos + at + len)));
             at += len;
         }
         self.pos += at;
@@ -272,12 +302,8 @@ mod tests {
         let mut out = Vec::new();
         for c in chunks {
             d.push(c);
-            while d.next_row(&mut row)? {
-                out.push(
-                    (0..row.fields.len())
-                        .map(|i| row.get(i).map(<[u8]>::to_vec))
-                        .collect(),
-                );
+            while let Some(r) = d.next_row(&mut row)? {
+                out.push((0..r.len()).map(|i| r.get(i).map(<[u8]>::to_vec)).collect());
             }
         }
         d.finish()?;

@@ -22,8 +22,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use sluice_core::{
-    Change, EventSender, KeyOrder, Lsn, Op, Piece, RowKey, SnapshotMarker, SourceEvent, SourceInfo,
-    TableName, TxnInfo, MAX_EVENT_BATCH,
+    EventSender, KeyOrder, Lsn, Piece, RowKey, SnapshotMarker, SourceEvent, SourceInfo, TableName,
+    TxnInfo, MAX_EVENT_BATCH,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -232,8 +232,19 @@ pub async fn run(
     .await?;
 
     let mut ordinal = plan.first_ordinal;
-    // One row is held back so the very last can carry the `last` marker.
-    let mut held: Option<Change> = None;
+    // What every row's event says of its source (its ordinal and key set per row).
+    let source = SourceInfo {
+        lsn: plan.piece_lsn,
+        commit_lsn: plan.commit_lsn,
+        ordinal: 0,
+        last_commit_lsn: None,
+        xid: None,
+        commit_ts_us: now_us,
+        snapshot: SnapshotMarker::True,
+        row_key: None,
+    };
+    // One batch is held back so the very last row can carry the `last` marker.
+    let mut held: Option<RangeBatch> = None;
     let mut readers = Readers::default();
     let mut next = 0;
     let mut started = usize::MAX; // the chunk whose table start was recorded
@@ -250,6 +261,7 @@ pub async fn run(
                 tables[chunks[next].table].clone(),
                 chunks[next].range.clone(),
                 plan.keep_special_numerics,
+                source.clone(),
                 rows_tx,
             ));
             readers.0.push_back(InFlight {
@@ -274,29 +286,21 @@ pub async fn run(
             last_log = std::time::Instant::now();
         }
         match head.rows.recv().await {
-            Some(batch) => {
-                for (row, row_key) in batch.rows {
-                    if let Some(prev) = held.take() {
-                        out.push(SourceEvent::Change(prev)).await?;
+            Some(mut batch) => {
+                // Ordinals in emission order (ranges are read in parallel, emitted in
+                // turn); the batch goes on whole.
+                for ev in &mut batch.events {
+                    if let SourceEvent::Change(c) = ev {
+                        c.source.ordinal = ordinal;
+                        ordinal += 1;
+                        rows_done += 1;
                     }
-                    held = Some(Change {
-                        table: tp.table.clone(),
-                        op: Op::Read,
-                        before: None,
-                        after: Some(row),
-                        source: SourceInfo {
-                            lsn: plan.piece_lsn,
-                            commit_lsn: plan.commit_lsn,
-                            ordinal,
-                            last_commit_lsn: None,
-                            xid: None,
-                            commit_ts_us: now_us,
-                            snapshot: SnapshotMarker::True,
-                            row_key,
-                        },
-                    });
-                    ordinal += 1;
-                    rows_done += 1;
+                }
+                if batch.events.is_empty() {
+                    continue;
+                }
+                if let Some(mut prev) = held.replace(batch) {
+                    out.send_batch(std::mem::take(&mut prev.events)).await?;
                 }
                 if rows_done - counted >= COUNT_EVERY {
                     stats
@@ -338,8 +342,10 @@ pub async fn run(
         }
     }
     if let Some(mut last) = held.take() {
-        last.source.snapshot = SnapshotMarker::Last;
-        out.push(SourceEvent::Change(last)).await?;
+        if let Some(SourceEvent::Change(c)) = last.events.last_mut() {
+            c.source.snapshot = SnapshotMarker::Last;
+        }
+        out.send_batch(std::mem::take(&mut last.events)).await?;
     }
     for client in idle {
         close_reader(client).await;

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use sluice_core::{KeyOrder, Row, RowKeyText, Table, TableName, Value, MAX_EVENT_BATCH};
+use sluice_core::{
+    Change, EventBatch, KeyOrder, Op, Row, RowKeyText, SourceEvent, SourceInfo, Table, TableName,
+    Value, MAX_EVENT_BATCH,
+};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
@@ -15,17 +18,14 @@ use crate::copy::{self, CopyDecoder, Format};
 use crate::error::PgError;
 use crate::text::{parse_column, Notes};
 
-/// A row and, for a table with a key, its key columns as PostgreSQL prints them.
-pub type KeyedRow = (Row, Option<RowKeyText>);
-
 /// Bytes (as read from PostgreSQL) a range may hold in its buffer before its reader
 /// waits for the emitter: a bound on memory whatever the rows' size.
 pub const READ_AHEAD_BYTES: usize = 32 << 20;
 
-/// Rows handed on together, with their room in the range's byte budget (given back when
-/// the emitter drops the batch).
+/// Rows handed on together as events (op `r`, ordinals still to be set), with their room
+/// in the range's byte budget (given back when the emitter drops the batch).
 pub struct RangeBatch {
-    pub rows: Vec<KeyedRow>,
+    pub events: EventBatch,
     _room: OwnedSemaphorePermit,
 }
 
@@ -202,18 +202,20 @@ pub struct Range {
 }
 
 /// Reads `range` of `plan`'s table on `client` (inside the snapshot) and sends its rows,
-/// in key order, in batches; each batch first takes its bytes from `room` (a budget of
-/// [`READ_AHEAD_BYTES`] of this range's own). Returns the connection for the next range,
-/// and the value notes to record.
+/// in key order, as events with `source` (each with its row's key), in batches; each
+/// batch first takes its bytes from `room` (a budget of [`READ_AHEAD_BYTES`] of this
+/// range's own). Returns the connection for the next range, and the value notes to
+/// record.
 pub async fn read_range(
     client: Client,
     plan: Arc<TablePlan>,
     range: Range,
     keep_special_numerics: bool,
+    source: SourceInfo,
     out: mpsc::Sender<RangeBatch>,
 ) -> Result<(Client, Notes), PgError> {
     let room = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
-    let send = |rows: Vec<KeyedRow>, bytes: usize| {
+    let send = |events: EventBatch, bytes: usize| {
         let room = room.clone();
         let out = out.clone();
         async move {
@@ -223,7 +225,7 @@ pub async fn read_range(
                 .await
                 .map_err(|_| PgError::PipelineClosed)?;
             out.send(RangeBatch {
-                rows,
+                events,
                 _room: permit,
             })
             .await
@@ -244,25 +246,35 @@ pub async fn read_range(
         context: format!("the snapshot of {t}"),
         detail,
     };
-    let mut batch: Vec<KeyedRow> = Vec::with_capacity(MAX_EVENT_BATCH);
+    let mut batch: EventBatch = Vec::with_capacity(MAX_EVENT_BATCH);
     let mut batch_bytes = 0usize;
     while let Some(chunk) = stream.next().await {
         // (The context only on error: a chunk is often a single row.)
         let chunk = chunk.map_err(|e| PgError::sql(format!("read snapshot of {t}"))(e))?;
         decoder.push(&chunk);
-        while decoder
+        while let Some(r) = decoder
             .next_row(&mut raw)
             .map_err(|e| malformed(e.to_string()))?
         {
-            if raw.fields.len() != plan.select.len() {
+            if r.len() != plan.select.len() {
                 return Err(malformed(format!(
                     "a row has {} fields, the query selects {}",
-                    raw.fields.len(),
+                    r.len(),
                     plan.select.len()
                 )));
             }
-            batch.push(parse_row(&plan, &raw, &mut notes)?);
-            batch_bytes += raw.data.len();
+            let (row, row_key) = parse_row(&plan, r, &mut notes)?;
+            batch.push(SourceEvent::Change(Change {
+                table: plan.table.clone(),
+                op: Op::Read,
+                before: None,
+                after: Some(row),
+                source: SourceInfo {
+                    row_key,
+                    ..source.clone()
+                },
+            }));
+            batch_bytes += r.value_bytes();
             if batch.len() == MAX_EVENT_BATCH || batch_bytes >= READ_AHEAD_BYTES / 8 {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(MAX_EVENT_BATCH));
                 send(full, std::mem::take(&mut batch_bytes)).await?;
@@ -276,7 +288,11 @@ pub async fn read_range(
     Ok((client, notes))
 }
 
-fn parse_row(plan: &TablePlan, raw: &copy::Row, notes: &mut Notes) -> Result<KeyedRow, PgError> {
+fn parse_row(
+    plan: &TablePlan,
+    raw: copy::RowRef<'_>,
+    notes: &mut Notes,
+) -> Result<(Row, Option<RowKeyText>), PgError> {
     let mut row = Vec::with_capacity(plan.table.columns.len());
     for (i, c) in plan.table.columns.iter().enumerate() {
         row.push(match raw.get(i) {
