@@ -37,7 +37,8 @@ pub struct PostgresSection {
     pub tables: Vec<String>,
     #[serde(default)]
     pub snapshot: SnapshotSetting,
-    /// Connections reading the snapshot at once (each inside the same exported snapshot).
+    /// Connections reading the snapshot at once (each inside the same exported snapshot;
+    /// one more plans the reads).
     #[serde(default = "default_snapshot_parallelism")]
     pub snapshot_parallelism: usize,
     /// Rows per key range a large table is split into for parallel reading (0: never

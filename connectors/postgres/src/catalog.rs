@@ -36,6 +36,10 @@ pub fn qualified(t: &TableName) -> String {
     format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name))
 }
 
+/// The output settings every SQL session of Sluice's pins, so values print (and parse)
+/// the same way everywhere.
+pub const SESSION_SETTINGS: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'; SET standard_conforming_strings = on";
+
 /// Opens a regular SQL connection with pinned output settings.
 pub async fn connect_sql(
     cfg: &tokio_postgres::Config,
@@ -70,7 +74,7 @@ pub async fn connect_sql(
         c
     };
     client
-        .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'; SET standard_conforming_strings = on")
+        .batch_execute(SESSION_SETTINGS)
         .await
         .map_err(PgError::sql("set session parameters"))?;
     Ok(client)

@@ -1,9 +1,13 @@
-//! A thin PostgreSQL replication connection on postgres-protocol's codecs.
+//! A thin PostgreSQL connection on postgres-protocol's codecs.
 //!
 //! tokio-postgres has no replication protocol, so this speaks just enough of the
 //! frontend/backend protocol for a walsender: startup with `replication=database`,
 //! authentication (SCRAM-SHA-256, MD5, cleartext), the simple query protocol, and the
 //! CopyBoth sub-protocol that START_REPLICATION switches to.
+//!
+//! The snapshot's readers use it too, as plain SQL sessions: `COPY … TO STDOUT` read
+//! straight from the socket into the row decoder, with no task or channel between them
+//! (tokio-postgres hands over one message at a time through its connection task).
 
 use bytes::{Buf, Bytes, BytesMut};
 use fallible_iterator::FallibleIterator;
@@ -128,8 +132,24 @@ async fn negotiate_tls(
     }
 }
 
+/// Bytes read from the socket at a time while a COPY streams in.
+const COPY_READ: usize = 256 * 1024;
+
 impl ReplicationConn {
+    /// A walsender session (`replication=database`).
     pub async fn connect(p: &ConnectParams) -> Result<Self, PgError> {
+        Self::open(p, true).await
+    }
+
+    /// A plain SQL session, with the output settings every Sluice SQL session pins
+    /// ([`crate::catalog::SESSION_SETTINGS`]).
+    pub async fn connect_sql(p: &ConnectParams) -> Result<Self, PgError> {
+        let mut conn = Self::open(p, false).await?;
+        conn.simple_query(crate::catalog::SESSION_SETTINGS).await?;
+        Ok(conn)
+    }
+
+    async fn open(p: &ConnectParams, replication: bool) -> Result<Self, PgError> {
         let addr = format!("{}:{}", p.host, p.port);
         let stream = TcpStream::connect(&addr)
             .await
@@ -148,7 +168,10 @@ impl ReplicationConn {
         let params: [(&str, &str); 9] = [
             ("user", &p.user),
             ("database", &p.dbname),
-            ("replication", "database"),
+            (
+                "replication",
+                if replication { "database" } else { "false" },
+            ),
             ("application_name", &p.application_name),
             // Output functions run in the walsender with these settings: pin them so
             // values are parsed the same way everywhere.
@@ -307,6 +330,100 @@ impl ReplicationConn {
                     });
                 }
                 Backend::Msg(other) => return Err(unexpected(sql, &other)),
+            }
+        }
+    }
+
+    /// Starts `COPY … TO STDOUT`: returns once the server answers CopyOutResponse. The
+    /// data then comes through [`Self::copy_out_read`].
+    pub async fn copy_out_start(&mut self, sql: &str) -> Result<(), PgError> {
+        frontend::query(sql, &mut self.wbuf)?;
+        self.flush().await?;
+        loop {
+            match self.recv(sql).await? {
+                Backend::Msg(Message::CopyOutResponse(_)) => return Ok(()),
+                Backend::Msg(Message::NoticeResponse(_) | Message::ParameterStatus(_)) => {}
+                Backend::Msg(Message::ErrorResponse(e)) => {
+                    let error = Box::new(server_error(e.fields())?);
+                    let _ = self.drain_to_ready(sql).await;
+                    return Err(PgError::Server {
+                        context: sql.to_string(),
+                        error,
+                    });
+                }
+                Backend::Msg(other) => return Err(unexpected(sql, &other)),
+                Backend::CopyBoth => {
+                    return Err(PgError::protocol(sql, "unexpected CopyBothResponse"))
+                }
+            }
+        }
+    }
+
+    /// Hands the payload of every CopyData message already received, or else of those
+    /// the next read of the socket completes, to `data`, in order; `false` once the
+    /// COPY has ended (the server is ready for the next query). `ctx` names the COPY in
+    /// errors.
+    pub async fn copy_out_read(
+        &mut self,
+        ctx: &str,
+        mut data: impl FnMut(&[u8]),
+    ) -> Result<bool, PgError> {
+        loop {
+            let mut got = false;
+            let mut need = 0;
+            while self.rbuf.len() >= 5 {
+                let len =
+                    u32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]])
+                        as usize;
+                if len < 4 {
+                    return Err(PgError::protocol(
+                        ctx,
+                        format!("invalid message length {len}"),
+                    ));
+                }
+                if self.rbuf.len() <= len {
+                    need = len + 1;
+                    break;
+                }
+                if self.rbuf[0] == b'd' {
+                    data(&self.rbuf[5..len + 1]);
+                    self.rbuf.advance(len + 1);
+                    got = true;
+                    continue;
+                }
+                match Message::parse(&mut self.rbuf)? {
+                    Some(
+                        Message::CopyDone
+                        | Message::CommandComplete(_)
+                        | Message::NoticeResponse(_)
+                        | Message::ParameterStatus(_),
+                    ) => {}
+                    Some(Message::ReadyForQuery(_)) => return Ok(false),
+                    Some(Message::ErrorResponse(e)) => {
+                        let error = Box::new(server_error(e.fields())?);
+                        let _ = self.drain_to_ready(ctx).await;
+                        return Err(PgError::Server {
+                            context: ctx.to_string(),
+                            error,
+                        });
+                    }
+                    Some(other) => return Err(unexpected(ctx, &other)),
+                    None => break,
+                }
+            }
+            if got {
+                return Ok(true);
+            }
+            let room = need.saturating_sub(self.rbuf.len()).max(COPY_READ);
+            if self.rbuf.capacity() - self.rbuf.len() < room {
+                self.rbuf.reserve(room);
+            }
+            let n = self.stream.read_buf(&mut self.rbuf).await?;
+            if n == 0 {
+                return Err(PgError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("server closed the connection during {ctx}"),
+                )));
             }
         }
     }

@@ -16,6 +16,7 @@
 
 mod progress;
 mod read;
+mod reader;
 mod split;
 
 use std::collections::VecDeque;
@@ -27,13 +28,13 @@ use sluice_core::{
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_postgres::Client;
 
 use crate::batch::BatchSender;
-use crate::catalog::{self, quote_literal};
+use crate::conn::ConnectParams;
 use crate::error::PgError;
 use crate::text::Notes;
 use read::{Range, RangeBatch, TablePlan};
+use reader::Reader;
 
 /// Rows between updates of the snapshot's row counter.
 const COUNT_EVERY: u64 = 5_000;
@@ -75,7 +76,7 @@ struct Chunk {
 struct InFlight {
     chunk: usize,
     rows: mpsc::Receiver<RangeBatch>,
-    task: JoinHandle<Result<(Client, Notes), PgError>>,
+    task: JoinHandle<Result<(Reader, Notes), PgError>>,
 }
 
 /// The ranges being read; their tasks stop with it (an error, or the sink gone).
@@ -87,47 +88,6 @@ impl Drop for Readers {
         for r in &self.0 {
             r.task.abort();
         }
-    }
-}
-
-/// A connection inside the exported snapshot, holding ACCESS SHARE on every table to
-/// read from the start (as parallel pg_dump does): a DDL statement then waits for the
-/// whole snapshot instead of slipping in between two connections' reads of a table, where
-/// it would wait for one connection while the other waits for it, unseen by PostgreSQL's
-/// deadlock detector. The first connection waits for its locks; the others take them
-/// only if they are free at once (`wait` false).
-async fn open_reader(
-    cfg: &tokio_postgres::Config,
-    tls: &crate::tls::TlsSettings,
-    snapshot_name: &str,
-    tables: &[TableName],
-    wait: bool,
-) -> Result<Client, PgError> {
-    let client = catalog::connect_sql(cfg, tls).await?;
-    let mut sql = format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
-        quote_literal(snapshot_name)
-    );
-    if !tables.is_empty() {
-        let list: Vec<String> = tables.iter().map(catalog::qualified).collect();
-        sql.push_str(&format!(
-            "; LOCK TABLE {} IN ACCESS SHARE MODE{}",
-            list.join(", "),
-            if wait { "" } else { " NOWAIT" }
-        ));
-    }
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(PgError::sql("start snapshot transaction"))?;
-    Ok(client)
-}
-
-/// Ends a reader's read-only transaction; nothing depends on it succeeding (the server
-/// may have ended an idle one already).
-async fn close_reader(client: Client) {
-    if let Err(e) = client.batch_execute("COMMIT").await {
-        tracing::debug!(error = %e, "ending a snapshot connection's transaction");
     }
 }
 
@@ -157,7 +117,7 @@ pub async fn run(
     stats
         .snapshot_started_us
         .store(unix_micros_now(), Ordering::Relaxed);
-    let mut idle = vec![open_reader(cfg, tls, plan.snapshot_name, todo, true).await?];
+    let planner = reader::open_planner(cfg, tls, plan.snapshot_name, todo).await?;
 
     // Every table's shape and ranges, read in the snapshot before any row.
     let mut tables: Vec<Arc<TablePlan>> = Vec::with_capacity(todo.len());
@@ -167,13 +127,13 @@ pub async fn run(
             Some(a) if i == 0 && resume_at.is_some() => a.key.as_deref(),
             _ => None,
         };
-        let tp = TablePlan::new(&idle[0], t, resume_key, plan.key_order).await?;
+        let tp = TablePlan::new(&planner, t, resume_key, plan.key_order).await?;
         if i == 0 && resume_at.is_some() && !tp.resumed() {
             tracing::warn!(table = %t, "the snapshot stopped inside a table without a key: reading it again from its start (rows already delivered are delivered again)");
         }
         let bounds = match tp.first_key() {
             Some(k) if plan.parallelism > 1 => {
-                split::bounds(&idle[0], t, k, tp.estimate, plan.chunk_rows).await?
+                split::bounds(&planner, t, k, tp.estimate, plan.chunk_rows).await?
             }
             _ => Vec::new(),
         };
@@ -191,16 +151,24 @@ pub async fn run(
         }
         tables.push(Arc::new(tp));
     }
-    // Fewer connections when the server has no more to give (max_connections, a role's
-    // limit) or a DDL statement waits for a table.
-    for _ in 1..plan.parallelism.clamp(1, chunks.len().max(1)) {
-        match open_reader(cfg, tls, plan.snapshot_name, todo, false).await {
-            Ok(c) => idle.push(c),
+    // Fewer readers when the server has no more to give (max_connections, a role's
+    // limit) or a DDL statement waits for a table; none: the planner reads.
+    let want = plan.parallelism.clamp(1, chunks.len().max(1));
+    let mut idle: Vec<Reader> = Vec::with_capacity(want);
+    let params = ConnectParams::from_config(cfg, tls)?;
+    for _ in 0..want {
+        match reader::open_reader(&params, plan.snapshot_name, todo).await {
+            Ok(r) => idle.push(r),
             Err(e) => {
-                tracing::warn!(error = %e, connections = idle.len(), "the snapshot reads with fewer connections than snapshot_parallelism");
+                tracing::warn!(error = %e, connections = idle.len().max(1), "the snapshot reads with fewer connections than snapshot_parallelism");
                 break;
             }
         }
+    }
+    // The planner holds its locks until the end, reading only when no reader opened.
+    let mut planner = Some(planner);
+    if idle.is_empty() {
+        idle.extend(planner.take().map(Reader::Planner));
     }
     let parallelism = idle.len();
     // A range read ahead buffers about one range.
@@ -254,10 +222,10 @@ pub async fn run(
     let mut last_log = std::time::Instant::now();
     loop {
         while next < chunks.len() {
-            let Some(client) = idle.pop() else { break };
+            let Some(r) = idle.pop() else { break };
             let (rows_tx, rows) = mpsc::channel(buffer);
             let task = tokio::spawn(read::read_range(
-                client,
+                r,
                 tables[chunks[next].table].clone(),
                 chunks[next].range.clone(),
                 plan.keep_special_numerics,
@@ -316,16 +284,16 @@ pub async fn run(
             }
             None => {
                 let done = readers.0.pop_front().expect("the head range");
-                let (client, notes) = done.task.await.map_err(|e| {
+                let (r, notes) = done.task.await.map_err(|e| {
                     PgError::Internal(format!("reading the snapshot of {t}: {e}"))
                 })??;
                 notes.record(stats, t);
                 if next < chunks.len() {
-                    idle.push(client);
+                    idle.push(r);
                 } else {
                     // Nothing left to hand out: not kept idle in its transaction while
                     // the last ranges drain.
-                    close_reader(client).await;
+                    reader::close(r).await;
                 }
                 if chunk.last_of_table {
                     stats
@@ -347,8 +315,8 @@ pub async fn run(
         }
         out.send_batch(std::mem::take(&mut last.events)).await?;
     }
-    for client in idle {
-        close_reader(client).await;
+    for r in idle.into_iter().chain(planner.map(Reader::Planner)) {
+        reader::close(r).await;
     }
     stats
         .snapshot_finished_us

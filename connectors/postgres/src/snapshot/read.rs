@@ -12,6 +12,8 @@ use sluice_core::{
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
+use super::reader::Reader;
+
 use crate::binary;
 use crate::catalog::{self, qualified, quote_ident, quote_literal};
 use crate::copy::{self, CopyDecoder, Format};
@@ -201,19 +203,19 @@ pub struct Range {
     pub upper: Option<String>,
 }
 
-/// Reads `range` of `plan`'s table on `client` (inside the snapshot) and sends its rows,
+/// Reads `range` of `plan`'s table on `reader` (inside the snapshot) and sends its rows,
 /// in key order, as events with `source` (each with its row's key), in batches; each
 /// batch first takes its bytes from `room` (a budget of [`READ_AHEAD_BYTES`] of this
 /// range's own). Returns the connection for the next range, and the value notes to
 /// record.
 pub async fn read_range(
-    client: Client,
+    mut reader: Reader,
     plan: Arc<TablePlan>,
     range: Range,
     keep_special_numerics: bool,
     source: SourceInfo,
     out: mpsc::Sender<RangeBatch>,
-) -> Result<(Client, Notes), PgError> {
+) -> Result<(Reader, Notes), PgError> {
     let room = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
     let send = |events: EventBatch, bytes: usize| {
         let room = room.clone();
@@ -234,11 +236,19 @@ pub async fn read_range(
     };
     let t = &plan.name;
     let statement = plan.copy_statement(range.lower.as_deref(), range.upper.as_deref());
-    let stream = client
-        .copy_out(&statement)
-        .await
-        .map_err(PgError::sql(format!("read snapshot of {t}")))?;
-    let mut stream = std::pin::pin!(stream);
+    let context = format!("read snapshot of {t}");
+    let mut stream = match &mut reader {
+        Reader::Own(conn) => {
+            conn.copy_out_start(&statement).await?;
+            None
+        }
+        Reader::Planner(client) => Some(Box::pin(
+            client
+                .copy_out(&statement)
+                .await
+                .map_err(PgError::sql(context.as_str()))?,
+        )),
+    };
     let mut decoder = CopyDecoder::new(plan.format);
     let mut raw = copy::Row::default();
     let mut notes = Notes::keeping(keep_special_numerics);
@@ -248,10 +258,19 @@ pub async fn read_range(
     };
     let mut batch: EventBatch = Vec::with_capacity(MAX_EVENT_BATCH);
     let mut batch_bytes = 0usize;
-    while let Some(chunk) = stream.next().await {
-        // (The context only on error: a chunk is often a single row.)
-        let chunk = chunk.map_err(|e| PgError::sql(format!("read snapshot of {t}"))(e))?;
-        decoder.push(&chunk);
+    loop {
+        // The next bytes of the COPY; `false` once it has ended.
+        let more = match (&mut reader, &mut stream) {
+            (Reader::Own(conn), _) => conn.copy_out_read(&context, |b| decoder.push(b)).await?,
+            (Reader::Planner(_), Some(stream)) => match stream.next().await {
+                Some(chunk) => {
+                    decoder.push(&chunk.map_err(PgError::sql(context.as_str()))?);
+                    true
+                }
+                None => false,
+            },
+            (Reader::Planner(_), None) => false,
+        };
         while let Some(r) = decoder
             .next_row(&mut raw)
             .map_err(|e| malformed(e.to_string()))?
@@ -280,12 +299,16 @@ pub async fn read_range(
                 send(full, std::mem::take(&mut batch_bytes)).await?;
             }
         }
+        if !more {
+            break;
+        }
     }
+    drop(stream);
     decoder.finish().map_err(|e| malformed(e.to_string()))?;
     if !batch.is_empty() {
         send(batch, batch_bytes).await?;
     }
-    Ok((client, notes))
+    Ok((reader, notes))
 }
 
 fn parse_row(
