@@ -495,3 +495,32 @@ fn a_snapshot_reads_with_fewer_connections_when_the_server_gives_no_more() {
     );
     s.terminate();
 }
+
+/// No reading connection left under the role's limit: the planning connection reads the
+/// snapshot itself (through tokio-postgres), every row once, in key order.
+#[test]
+fn the_planning_connection_reads_when_no_reader_can_open() {
+    let e = env("CREATE TABLE t (id int PRIMARY KEY, v text); \
+         INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 5000) i; ANALYZE t; \
+         CREATE ROLE capped LOGIN REPLICATION PASSWORD 'pw' CONNECTION LIMIT 2; \
+         GRANT SELECT ON t TO capped; CREATE PUBLICATION sluice FOR TABLE t");
+    let config = e.config_as(
+        "capped",
+        "pw",
+        &["public.t"],
+        "    snapshot_parallelism: 2\n    snapshot_chunk_rows: 500\n",
+    );
+    let mut s = Sluice::start(&config, e.setup.admin_port);
+    s.wait_ready();
+    assert_eq!(
+        ids(&e.read("shop.public.t", 5000)),
+        (1..=5000).collect::<Vec<i64>>()
+    );
+    assert!(
+        s.log_text()
+            .contains("the planning connection reads the snapshot alone"),
+        "{}",
+        s.log_text()
+    );
+    s.terminate();
+}

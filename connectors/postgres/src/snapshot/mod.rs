@@ -168,6 +168,9 @@ pub async fn run(
     // The planner holds its locks until the end, reading only when no reader opened.
     let mut planner = Some(planner);
     if idle.is_empty() {
+        tracing::warn!(
+            "no reading connection could open: the planning connection reads the snapshot alone"
+        );
         idle.extend(planner.take().map(Reader::Planner));
     }
     let parallelism = idle.len();
