@@ -189,7 +189,7 @@ fn run_source(
             snapshot_parallelism: std::env::var("SNAPSHOT_PARALLELISM")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(2),
+                .unwrap_or_else(sluice_postgres::default_snapshot_parallelism),
             snapshot_chunk_rows: 20_000,
             // The default (1,000-row transactions stay under PostgreSQL's 64 MB of
             // decoding memory, so nothing is streamed in progress).

@@ -38,7 +38,7 @@ pub struct PostgresSection {
     #[serde(default)]
     pub snapshot: SnapshotSetting,
     /// Connections reading the snapshot at once (each inside the same exported snapshot;
-    /// one more plans the reads).
+    /// one more plans the reads); default: half the CPUs, 1 to 4.
     #[serde(default = "default_snapshot_parallelism")]
     pub snapshot_parallelism: usize,
     /// Rows per key range a large table is split into for parallel reading (0: never
@@ -418,7 +418,7 @@ fn default_name() -> String {
     "sluice".into()
 }
 fn default_snapshot_parallelism() -> usize {
-    2
+    sluice_postgres::default_snapshot_parallelism()
 }
 fn default_spill_max_mb() -> u64 {
     2048

@@ -145,7 +145,7 @@ pub struct SourceConfig {
     /// string) instead of nulling them where a null fits.
     pub keep_special_numerics: bool,
     pub keyless_tables: KeylessTables,
-    /// Connections reading the snapshot at once.
+    /// Connections reading the snapshot at once ([`default_snapshot_parallelism`]).
     pub snapshot_parallelism: usize,
     /// Rows per key range of a large table in the snapshot (0: never split).
     pub snapshot_chunk_rows: u64,
@@ -155,6 +155,16 @@ pub struct SourceConfig {
     pub spill_dir: std::path::PathBuf,
     /// Most bytes staged at once; beyond, streaming is turned off.
     pub spill_max_bytes: u64,
+}
+
+/// The snapshot's reading connections by default: half the CPUs this process may use,
+/// 1 to 4. Each range read costs about one core on each side (the server's COPY output,
+/// Sluice's parsing), and Sluice usually shares its machine with the server or with
+/// other pods: on two cores, two readers read slower than one (connectors/postgres/BENCH.md).
+pub fn default_snapshot_parallelism() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 2)
+        .clamp(1, 4)
 }
 
 /// Tables with neither a primary key nor a replica identity index (nor REPLICA
