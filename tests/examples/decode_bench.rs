@@ -76,6 +76,7 @@ fn snapshot() {
     let mut theirs = Duration::MAX;
     let mut ours = Duration::MAX;
     let mut first_row = Duration::MAX;
+    let mut best_cpu = 0.0;
     let mut bytes = 0;
     for round in 0..3 {
         let (t, b) = copy_binary(&pg);
@@ -101,13 +102,15 @@ fn snapshot() {
         if o < ours {
             ours = o;
             first_row = f;
+            best_cpu = cpu;
         }
     }
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
+    let parallelism = snapshot_parallelism();
     bench::record(
         "connectors/postgres/BENCH.md",
         &format!(
-            "- {}: snapshot, {rows} rows (6 columns) into typed events, best of 3: sluice {:.0} rows/s ({:.2} s; the first row after {:.2} s: connection, checks, slot creation), COPY (FORMAT binary) {:.0} rows/s ({:.2} s, {} MiB), ratio {:.2}",
+            "- {}: snapshot, {rows} rows (6 columns) into typed events, best of 3: sluice {:.0} rows/s ({:.2} s, {best_cpu:.2} s of CPU, {parallelism} reading connection(s); the first row after {:.2} s: connection, checks, slot creation), COPY (FORMAT binary) {:.0} rows/s ({:.2} s, {} MiB), ratio {:.2}",
             bench::today(),
             rate(ours),
             ours.as_secs_f64(),
@@ -118,6 +121,14 @@ fn snapshot() {
             theirs.as_secs_f64() / ours.as_secs_f64()
         ),
     );
+}
+
+/// The snapshot's reading connections: `SNAPSHOT_PARALLELISM`, else Sluice's default.
+fn snapshot_parallelism() -> usize {
+    std::env::var("SNAPSHOT_PARALLELISM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(sluice_postgres::default_snapshot_parallelism)
 }
 
 /// CPU time (user and system) this process has used, in seconds (Linux: from
@@ -186,10 +197,7 @@ fn run_source(
             ddl_capture: false,
             keep_special_numerics: false,
             keyless_tables: Default::default(),
-            snapshot_parallelism: std::env::var("SNAPSHOT_PARALLELISM")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(sluice_postgres::default_snapshot_parallelism),
+            snapshot_parallelism: snapshot_parallelism(),
             snapshot_chunk_rows: 20_000,
             // The default (1,000-row transactions stay under PostgreSQL's 64 MB of
             // decoding memory, so nothing is streamed in progress).
