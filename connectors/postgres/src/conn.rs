@@ -335,25 +335,25 @@ impl ReplicationConn {
     }
 
     /// Starts `COPY … TO STDOUT`: returns once the server answers CopyOutResponse. The
-    /// data then comes through [`Self::copy_out_read`].
-    pub async fn copy_out_start(&mut self, sql: &str) -> Result<(), PgError> {
+    /// data then comes through [`Self::copy_out_read`]. `ctx` names the COPY in errors.
+    pub async fn copy_out_start(&mut self, sql: &str, ctx: &str) -> Result<(), PgError> {
         frontend::query(sql, &mut self.wbuf)?;
         self.flush().await?;
         loop {
-            match self.recv(sql).await? {
+            match self.recv(ctx).await? {
                 Backend::Msg(Message::CopyOutResponse(_)) => return Ok(()),
                 Backend::Msg(Message::NoticeResponse(_) | Message::ParameterStatus(_)) => {}
                 Backend::Msg(Message::ErrorResponse(e)) => {
                     let error = Box::new(server_error(e.fields())?);
-                    let _ = self.drain_to_ready(sql).await;
+                    let _ = self.drain_to_ready(ctx).await;
                     return Err(PgError::Server {
-                        context: sql.to_string(),
+                        context: ctx.to_string(),
                         error,
                     });
                 }
-                Backend::Msg(other) => return Err(unexpected(sql, &other)),
+                Backend::Msg(other) => return Err(unexpected(ctx, &other)),
                 Backend::CopyBoth => {
-                    return Err(PgError::protocol(sql, "unexpected CopyBothResponse"))
+                    return Err(PgError::protocol(ctx, "unexpected CopyBothResponse"))
                 }
             }
         }
@@ -604,6 +604,92 @@ fn unexpected(ctx: &str, m: &Message) -> PgError {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A connection whose server side is `server` (bytes written to it are what the
+    /// connection receives).
+    fn conn_over(server: &[u8]) -> ReplicationConn {
+        let (client, mut other) = tokio::io::duplex(1 << 20);
+        let bytes = server.to_vec();
+        tokio::spawn(async move {
+            other.write_all(&bytes).await.unwrap();
+            // Keep the other end open (and drain what the client writes).
+            let mut sink = Vec::new();
+            let _ = other.read_to_end(&mut sink).await;
+        });
+        ReplicationConn {
+            stream: Box::new(client),
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            server_version: 0,
+        }
+    }
+
+    fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend(((body.len() + 4) as u32).to_be_bytes());
+        m.extend(body);
+        m
+    }
+
+    async fn read_all(conn: &mut ReplicationConn) -> Result<Vec<Vec<u8>>, PgError> {
+        let mut got = Vec::new();
+        while conn
+            .copy_out_read("test copy", |b| got.push(b.to_vec()))
+            .await?
+        {}
+        Ok(got)
+    }
+
+    #[tokio::test]
+    async fn copy_out_hands_over_every_payload_in_order_then_ends() {
+        let mut server = msg(b'H', &[1, 0, 0]);
+        server.extend(msg(b'd', b"row one"));
+        server.extend(msg(b'N', b"SWARNING\0Mnote\0\0"));
+        server.extend(msg(b'd', b""));
+        server.extend(msg(b'd', &vec![7u8; 300_000])); // longer than one read
+        server.extend(msg(b'c', b""));
+        server.extend(msg(b'C', b"COPY 3\0"));
+        server.extend(msg(b'Z', b"T"));
+        let mut conn = conn_over(&server);
+        conn.copy_out_start("COPY t TO STDOUT", "test copy")
+            .await
+            .unwrap();
+        let got = read_all(&mut conn).await.unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], b"row one");
+        assert!(got[1].is_empty());
+        assert_eq!(got[2], vec![7u8; 300_000]);
+    }
+
+    #[tokio::test]
+    async fn an_error_during_copy_names_the_copy_and_bad_framing_is_an_error() {
+        let mut server = msg(b'H', &[1, 0, 0]);
+        server.extend(msg(b'd', b"row"));
+        server.extend(msg(b'E', b"SERROR\0C57014\0Mcanceling statement\0\0"));
+        server.extend(msg(b'Z', b"I"));
+        let mut conn = conn_over(&server);
+        conn.copy_out_start("COPY t TO STDOUT", "test copy")
+            .await
+            .unwrap();
+        match read_all(&mut conn).await {
+            Err(PgError::Server { context, error }) => {
+                assert_eq!(context, "test copy");
+                assert_eq!(error.code, "57014");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A length below 4, and a connection that ends inside a message.
+        for server in [vec![b'd', 0, 0, 0, 3], msg(b'd', b"cut")[..6].to_vec()] {
+            let mut conn = conn_over(&[msg(b'H', &[1, 0, 0]), server].concat());
+            conn.copy_out_start("COPY t TO STDOUT", "test copy")
+                .await
+                .unwrap();
+            drop(conn.stream.shutdown().await);
+            assert!(read_all(&mut conn).await.is_err());
+        }
+    }
+
     #[test]
     fn parses_server_versions() {
         assert_eq!(super::parse_server_version("15.4 (Debian 15.4-1)"), 150004);

@@ -239,7 +239,7 @@ pub async fn read_range(
     let context = format!("read snapshot of {t}");
     let mut stream = match &mut reader {
         Reader::Own(conn) => {
-            conn.copy_out_start(&statement).await?;
+            conn.copy_out_start(&statement, &context).await?;
             None
         }
         Reader::Planner(client) => Some(Box::pin(
