@@ -8,6 +8,7 @@ pub mod schema;
 
 use std::sync::Arc;
 
+use sluice_core::value::decimal;
 use sluice_core::{Change, Table};
 
 pub use encode::FieldError;
@@ -236,19 +237,6 @@ fn write_sequence(buf: &mut Vec<u8>, s: &sluice_core::SourceInfo) {
     put(b"\"]");
     binary::branch(buf, 1);
     binary::bytes(buf, &text[..len]);
-}
-
-/// `n` in decimal, written at the end of `out`.
-fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
-    let mut i = out.len();
-    loop {
-        i -= 1;
-        out[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &out[i..];
-        }
-    }
 }
 
 /// Debezium's `source` record. `object` is the (schema, table) the event is about.

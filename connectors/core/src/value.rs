@@ -74,23 +74,27 @@ pub enum Value {
 
 /// An integer's decimal text (without the formatting machinery: this may run per row).
 fn int_text(n: i64) -> String {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut u = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    let mut s = String::with_capacity(buf.len() - i + 1);
+    let mut digits = [0u8; 20];
+    let digits = decimal(n.unsigned_abs(), &mut digits);
+    let mut s = String::with_capacity(digits.len() + 1);
     if n < 0 {
         s.push('-');
     }
-    buf[i..].iter().for_each(|&c| s.push(c as char));
+    digits.iter().for_each(|&c| s.push(c as char));
     s
+}
+
+/// `n` in decimal, written at the end of `out` (no allocation, no formatting machinery).
+pub fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &out[i..];
+        }
+    }
 }
 
 /// Microseconds in Debezium's average month (365.25 / 12 days).

@@ -314,48 +314,47 @@ impl ReplicationConn {
 
     /// Sends a command (START_REPLICATION) that switches to the CopyBoth sub-protocol.
     pub async fn start_copy_both(&mut self, sql: &str) -> Result<(), PgError> {
-        frontend::query(sql, &mut self.wbuf)?;
-        self.flush().await?;
-        loop {
-            match self.recv(sql).await? {
-                Backend::CopyBoth => return Ok(()),
-                Backend::Msg(Message::NoticeResponse(_) | Message::ParameterStatus(_)) => {}
-                Backend::Msg(Message::ErrorResponse(e)) => {
-                    let error = Box::new(server_error(e.fields())?);
-                    // Drain to ReadyForQuery so the connection stays usable.
-                    let _ = self.drain_to_ready(sql).await;
-                    return Err(PgError::Server {
-                        context: sql.to_string(),
-                        error,
-                    });
-                }
-                Backend::Msg(other) => return Err(unexpected(sql, &other)),
-            }
-        }
+        self.start_copy(sql, sql, true).await
     }
 
     /// Starts `COPY … TO STDOUT`: returns once the server answers CopyOutResponse. The
     /// data then comes through [`Self::copy_out_read`]. `ctx` names the COPY in errors.
     pub async fn copy_out_start(&mut self, sql: &str, ctx: &str) -> Result<(), PgError> {
+        self.start_copy(sql, ctx, false).await
+    }
+
+    /// Sends `sql` and waits for CopyBothResponse (`both`) or CopyOutResponse.
+    async fn start_copy(&mut self, sql: &str, ctx: &str, both: bool) -> Result<(), PgError> {
         frontend::query(sql, &mut self.wbuf)?;
         self.flush().await?;
         loop {
             match self.recv(ctx).await? {
-                Backend::Msg(Message::CopyOutResponse(_)) => return Ok(()),
+                Backend::CopyBoth if both => return Ok(()),
+                Backend::Msg(Message::CopyOutResponse(_)) if !both => return Ok(()),
                 Backend::Msg(Message::NoticeResponse(_) | Message::ParameterStatus(_)) => {}
                 Backend::Msg(Message::ErrorResponse(e)) => {
-                    let error = Box::new(server_error(e.fields())?);
-                    let _ = self.drain_to_ready(ctx).await;
-                    return Err(PgError::Server {
-                        context: ctx.to_string(),
-                        error,
-                    });
+                    let error = server_error(e.fields());
+                    return Err(self.server_failure(error, ctx).await);
                 }
                 Backend::Msg(other) => return Err(unexpected(ctx, &other)),
                 Backend::CopyBoth => {
                     return Err(PgError::protocol(ctx, "unexpected CopyBothResponse"))
                 }
             }
+        }
+    }
+
+    /// The server's error, once the connection is back at ReadyForQuery (so that it
+    /// stays usable).
+    async fn server_failure(&mut self, error: Result<ServerError, PgError>, ctx: &str) -> PgError {
+        let error = match error {
+            Ok(e) => Box::new(e),
+            Err(e) => return e,
+        };
+        let _ = self.drain_to_ready(ctx).await;
+        PgError::Server {
+            context: ctx.to_string(),
+            error,
         }
     }
 
@@ -400,12 +399,8 @@ impl ReplicationConn {
                     ) => {}
                     Some(Message::ReadyForQuery(_)) => return Ok(false),
                     Some(Message::ErrorResponse(e)) => {
-                        let error = Box::new(server_error(e.fields())?);
-                        let _ = self.drain_to_ready(ctx).await;
-                        return Err(PgError::Server {
-                            context: ctx.to_string(),
-                            error,
-                        });
+                        let error = server_error(e.fields());
+                        return Err(self.server_failure(error, ctx).await);
                     }
                     Some(other) => return Err(unexpected(ctx, &other)),
                     None => break,
