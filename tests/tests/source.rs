@@ -524,3 +524,47 @@ fn the_planning_connection_reads_when_no_reader_can_open() {
     );
     s.terminate();
 }
+
+/// A stored generated column: pgoutput does not send it (unless a PostgreSQL 18
+/// publication says `publish_generated_columns = stored`), so snapshot rows must not carry
+/// it either: the table keeps one shape from its snapshot to its stream.
+#[test]
+fn generated_columns_are_left_out_of_snapshot_and_stream_alike() {
+    let e = env("CREATE TABLE g (id int PRIMARY KEY, a int NOT NULL, \
+           doubled int GENERATED ALWAYS AS (a * 2) STORED); \
+         INSERT INTO g (id, a) VALUES (1, 10)");
+    let mut s = e.start(&["public.g"], "");
+    e.pg.psql("INSERT INTO g (id, a) VALUES (2, 20)");
+    let recs = e.read("shop.public.g", 2);
+    assert_eq!(ids(&recs), vec![1, 2]);
+    for r in &recs {
+        let after = r["value"]["after"].as_object().unwrap();
+        let mut fields: Vec<&str> = after.keys().map(String::as_str).collect();
+        fields.sort();
+        assert_eq!(fields, ["a", "id"], "{r}");
+    }
+    s.terminate();
+}
+
+/// A publication with a column list and a row filter (PostgreSQL 15+): the snapshot reads
+/// the columns and rows the stream sends, no more.
+#[test]
+fn a_publications_column_list_and_row_filter_shape_the_snapshot_too() {
+    let e = env(
+        "CREATE TABLE p (id int PRIMARY KEY, a int NOT NULL, secret text); \
+         INSERT INTO p SELECT i, i * 10, 'hidden' FROM generate_series(1, 6) i; \
+         CREATE PUBLICATION sluice FOR TABLE p (id, a) WHERE (id > 3)",
+    );
+    let mut s = e.start(&["public.p"], "");
+    e.pg.psql("INSERT INTO p VALUES (0, 0, 'hidden'), (7, 70, 'hidden')");
+    let recs = e.read("shop.public.p", 4);
+    // Snapshot rows 4, 5, 6, then streamed 7 (rows 1-3 and 0 fail the filter).
+    assert_eq!(ids(&recs), vec![4, 5, 6, 7]);
+    for r in &recs {
+        let after = r["value"]["after"].as_object().unwrap();
+        let mut fields: Vec<&str> = after.keys().map(String::as_str).collect();
+        fields.sort();
+        assert_eq!(fields, ["a", "id"], "{r}");
+    }
+    s.terminate();
+}

@@ -301,3 +301,60 @@ fn postgres_17() {
 fn postgres_18() {
     run_on(18);
 }
+
+/// Generated columns on the servers whose publications treat them differently: pgoutput
+/// never sends them on 14 (the catalog view has no column lists there), and on 18 sends
+/// stored ones when the publication says `publish_generated_columns = stored`. The
+/// snapshot reads what the stream sends, so both rows have the same fields.
+fn generated_columns_on(major: u32, publish: bool) {
+    let pg = Postgres::start_version(major);
+    let ddl = format!(
+        "CREATE TABLE g (id int PRIMARY KEY, a int NOT NULL, \
+           doubled int GENERATED ALWAYS AS (a * 2) STORED); \
+         CREATE PUBLICATION sluice FOR TABLE g{}; \
+         INSERT INTO g (id, a) VALUES (1, 10)",
+        if publish {
+            " WITH (publish_generated_columns = stored)"
+        } else {
+            ""
+        }
+    );
+    let st = Stack::with_postgres(pg, &ddl, &["public.g"]);
+    let mut sluice = Sluice::start(&st.config, st.setup.admin_port);
+    sluice.wait_ready();
+    st.pg.psql("INSERT INTO g (id, a) VALUES (2, 20)");
+    let recs = reader::read(
+        &st.broker.bootstrap(),
+        &st.setup.registry_url(),
+        "shop.public.g",
+        2,
+        None,
+    );
+    let want: &[&str] = if publish {
+        &["a", "doubled", "id"]
+    } else {
+        &["a", "id"]
+    };
+    for (r, op) in recs.iter().zip(["r", "c"]) {
+        assert_eq!(r["value"]["op"], op, "PostgreSQL {major}: {r}");
+        let mut fields: Vec<&str> = r["value"]["after"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort();
+        assert_eq!(fields, want, "PostgreSQL {major}: {r}");
+    }
+    sluice.terminate();
+}
+
+#[test]
+fn postgres_14_never_sends_generated_columns() {
+    generated_columns_on(14, false);
+}
+
+#[test]
+fn postgres_18_sends_stored_generated_columns_when_the_publication_says_so() {
+    generated_columns_on(18, true);
+}

@@ -660,6 +660,82 @@ pub async fn table_oid(client: &Client, t: &TableName) -> Result<u32, PgError> {
         .ok_or_else(|| PgError::Config(format!("table {t} does not exist")))
 }
 
+/// What a publication sends of a table: its columns by name, and the row filter
+/// (PostgreSQL 15+), so that a snapshot reads what the stream sends.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// The published columns: a publication's column list, else every column but the
+    /// generated ones (PostgreSQL 18 publishes stored ones when the publication says
+    /// `publish_generated_columns = stored`).
+    pub columns: Vec<String>,
+    /// The publication's `WHERE` for the table, as PostgreSQL prints it.
+    pub row_filter: Option<String>,
+}
+
+pub async fn published(
+    client: &Client,
+    publication: &str,
+    t: &TableName,
+    oid: u32,
+) -> Result<Published, PgError> {
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .await
+        .map_err(PgError::sql("read the server version"))?
+        .try_get(0)
+        .map_err(PgError::sql("read the server version"))?;
+    // Every column, and whether it is generated.
+    let all: Vec<(String, bool)> = client
+        .query(
+            "SELECT attname::text, attgenerated <> '' FROM pg_catalog.pg_attribute \
+             WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[&oid],
+        )
+        .await
+        .map_err(PgError::sql(format!("read the columns of {t}")))?
+        .iter()
+        .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+        .collect::<Result<_, PgError>>()?;
+    // PostgreSQL 15+: the view says what the publication sends (from 18 on, generated
+    // columns included when it publishes them; before, the view lists them, but pgoutput
+    // never sends them).
+    let listed = if version >= 150000 {
+        client
+            .query_opt(
+                "SELECT attnames::text[], rowfilter FROM pg_catalog.pg_publication_tables \
+                 WHERE pubname = $1 AND schemaname = $2 AND tablename = $3",
+                &[&publication, &t.schema, &t.name],
+            )
+            .await
+            .map_err(PgError::sql(format!(
+                "read what publication {publication} sends of {t}"
+            )))?
+            .map(|row| -> Result<_, PgError> {
+                Ok((
+                    col::<Option<Vec<String>>>(&row, 0)?,
+                    col::<Option<String>>(&row, 1)?,
+                ))
+            })
+            .transpose()?
+    } else {
+        None
+    };
+    let (names, row_filter) = listed.unwrap_or((None, None));
+    let columns = all
+        .into_iter()
+        .filter(|(name, generated)| match &names {
+            Some(names) if version >= 180000 => names.contains(name),
+            Some(names) => !generated && names.contains(name),
+            None => !generated,
+        })
+        .map(|(name, _)| name)
+        .collect();
+    Ok(Published {
+        columns,
+        row_filter,
+    })
+}
+
 /// Merges a Relation message (authoritative for names, types and key flags at that point
 /// of the stream) with the catalog's nullability and type descriptions. Columns whose
 /// type the catalog read does not describe (the type changed since) get

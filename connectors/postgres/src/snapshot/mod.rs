@@ -52,6 +52,8 @@ pub struct Plan<'a> {
     pub piece_lsn: Lsn,
     /// Every table of the snapshot, in reading order.
     pub tables: &'a [TableName],
+    /// The publication the stream reads: the snapshot reads the columns and rows it sends.
+    pub publication: &'a str,
     /// Continue after this row; `None`: from the first table's start.
     pub after: Option<RowKey>,
     /// See [`crate::SourceConfig::keep_special_numerics`].
@@ -127,7 +129,7 @@ pub async fn run(
             Some(a) if i == 0 && resume_at.is_some() => a.key.as_deref(),
             _ => None,
         };
-        let tp = TablePlan::new(&planner, t, resume_key, plan.key_order).await?;
+        let tp = TablePlan::new(&planner, plan.publication, t, resume_key, plan.key_order).await?;
         if i == 0 && resume_at.is_some() && !tp.resumed() {
             tracing::warn!(table = %t, "the snapshot stopped inside a table without a key: reading it again from its start (rows already delivered are delivered again)");
         }

@@ -56,6 +56,8 @@ pub struct TablePlan {
     key_columns: Option<Arc<[usize]>>,
     /// Only rows after the resume point (a condition on the key).
     resume: Option<String>,
+    /// The publication's row filter.
+    row_filter: Option<String>,
 }
 
 impl TablePlan {
@@ -64,6 +66,7 @@ impl TablePlan {
     /// in `key_order`.
     pub async fn new(
         client: &Client,
+        publication: &str,
         t: &TableName,
         resume_key: Option<&[String]>,
         key_order: KeyOrder,
@@ -72,6 +75,12 @@ impl TablePlan {
         let mut table = catalog::table_by_oid(client, oid)
             .await?
             .ok_or_else(|| PgError::Config(format!("table {t} vanished during the snapshot")))?;
+        // Only what the stream sends: the publication's columns (no generated ones unless
+        // it publishes them) and rows (its row filter).
+        let published = catalog::published(client, publication, t, oid).await?;
+        table
+            .columns
+            .retain(|c| published.columns.contains(&c.name));
         // Events keyed as the stream keys them; the order (and resume point) only by a
         // key of the table's own: a whole row may hold types without an order.
         let own_key = catalog::key_as_streamed(&mut table);
@@ -151,6 +160,7 @@ impl TablePlan {
             key_text,
             key_columns,
             resume,
+            row_filter: published.row_filter,
         })
     }
 
@@ -170,6 +180,9 @@ impl TablePlan {
     /// The COPY statement for the range `(lower, upper]` of the first key column.
     fn copy_statement(&self, lower: Option<&str>, upper: Option<&str>) -> String {
         let mut conds: Vec<String> = self.resume.iter().cloned().collect();
+        if let Some(filter) = &self.row_filter {
+            conds.push(format!("({filter})"));
+        }
         if let Some(first) = self.order.first() {
             if let Some(lo) = lower {
                 conds.push(format!("{first} > {}", quote_literal(lo)));
