@@ -124,3 +124,13 @@ fn consume(
         .output()
         .expect("run consume.py")
 }
+
+/// The field names of a decoded record's `after`, sorted.
+pub fn after_fields(rec: &serde_json::Value) -> Vec<String> {
+    let mut fields: Vec<String> = rec["value"]["after"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    fields.sort();
+    fields
+}

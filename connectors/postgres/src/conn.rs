@@ -370,16 +370,7 @@ impl ReplicationConn {
         loop {
             let mut got = false;
             let mut need = 0;
-            while self.rbuf.len() >= 5 {
-                let len =
-                    u32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]])
-                        as usize;
-                if len < 4 {
-                    return Err(PgError::protocol(
-                        ctx,
-                        format!("invalid message length {len}"),
-                    ));
-                }
+            while let Some(len) = self.front_len(ctx)? {
                 if self.rbuf.len() <= len {
                     need = len + 1;
                     break;
@@ -513,19 +504,27 @@ impl ReplicationConn {
         }
     }
 
+    /// The length field of the message at the front of the read buffer (the bytes after
+    /// its tag), once its header is in; a length below 4 is a protocol error.
+    fn front_len(&self, ctx: &str) -> Result<Option<usize>, PgError> {
+        if self.rbuf.len() < 5 {
+            return Ok(None);
+        }
+        let len =
+            u32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]) as usize;
+        if len < 4 {
+            return Err(PgError::protocol(
+                ctx,
+                format!("invalid message length {len}"),
+            ));
+        }
+        Ok(Some(len))
+    }
+
     async fn recv(&mut self, ctx: &str) -> Result<Backend, PgError> {
         loop {
-            if self.rbuf.len() >= 5 {
+            if let Some(len) = self.front_len(ctx)? {
                 let tag = self.rbuf[0];
-                let len =
-                    u32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]])
-                        as usize;
-                if len < 4 {
-                    return Err(PgError::protocol(
-                        ctx,
-                        format!("invalid message length {len}"),
-                    ));
-                }
                 if tag == b'W' {
                     if self.rbuf.len() > len {
                         self.rbuf.advance(len + 1);
