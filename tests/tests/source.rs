@@ -544,3 +544,40 @@ fn a_publications_column_list_and_row_filter_shape_the_snapshot_too() {
     }
     s.terminate();
 }
+
+/// With DDL capture, an ALTER TABLE on a table whose publication has a column list: the
+/// captured shape keeps the published columns only, so no schema version ever names a
+/// column the stream does not send.
+#[test]
+fn a_captured_ddl_shape_keeps_only_the_publications_columns() {
+    let e = env(
+        "CREATE TABLE p (id int PRIMARY KEY, a int NOT NULL, secret text); \
+         CREATE PUBLICATION sluice FOR TABLE p (id, a)",
+    );
+    let mut s = e.start(&["public.p"], "    ddl_capture: true\n");
+    e.pg.psql("INSERT INTO p VALUES (1, 10, 'hidden')");
+    e.read("shop.public.p", 1);
+    e.pg.psql("ALTER TABLE p ADD COLUMN b int");
+    wait_for("the captured shape", Duration::from_secs(30), || {
+        s.log_text()
+            .contains("table shape from captured DDL")
+            .then_some(())
+    });
+    e.pg.psql("INSERT INTO p VALUES (2, 20, 'hidden', 5)");
+    let recs = e.read("shop.public.p", 2);
+    for r in &recs {
+        assert_eq!(reader::after_fields(r), ["a", "id"], "{r}");
+    }
+    for v in e.setup.subject_versions("shop.public.p-value") {
+        let (_, body) = sluice_tests::sluice::http_get(
+            e.setup.registry_port,
+            &format!("/subjects/shop.public.p-value/versions/{v}"),
+        )
+        .unwrap();
+        assert!(
+            !body.contains("secret") && !body.contains(r#"\"name\":\"b\""#),
+            "version {v} names an unpublished column: {body}"
+        );
+    }
+    s.terminate();
+}

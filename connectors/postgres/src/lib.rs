@@ -355,6 +355,7 @@ pub async fn run(
             stats,
             messages: cfg.messages.clone(),
             ddl_capture: cfg.ddl_capture,
+            publication: cfg.publication.clone(),
             keep_special_numerics: cfg.keep_special_numerics,
             binary,
         },

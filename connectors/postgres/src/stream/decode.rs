@@ -254,7 +254,7 @@ async fn on_logical_message(
         st.ordinal += 1;
         // Any role may write a message with this prefix: one that does not parse is
         // skipped (counted, logged); the table's change is then seen at its next row.
-        let rel = match ddl::parse(&content) {
+        let mut rel = match ddl::parse(&content) {
             Ok(rel) => rel,
             Err(e) => {
                 ctx.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
@@ -264,6 +264,13 @@ async fn on_logical_message(
         };
         let name = TableName::new(&rel.namespace, &rel.name);
         if ctx.tables.contains(&name) {
+            // The trigger lists the table's columns; the stream sends the publication's
+            // (its column list): the shape keeps those (as the catalog has them now; when
+            // it says nothing, the table is gone and the shape stays as captured).
+            let published = catalog::published(ctx.sql, &ctx.publication, &name, rel.id).await?;
+            if !published.columns.is_empty() {
+                rel.columns.retain(|c| published.columns.contains(&c.name));
+            }
             let table = catalog::relation_table(ctx.sql, &rel).await?;
             tracing::info!(table = %table.name, columns = table.columns.len(), "table shape from captured DDL");
             out.push(SourceEvent::Schema { table, source });

@@ -38,6 +38,8 @@ pub struct Context<'a> {
     pub messages: crate::MessageCapture,
     /// Table shapes announced by the DDL capture trigger become schema events.
     pub ddl_capture: bool,
+    /// The publication streamed: a captured shape keeps only the columns it publishes.
+    pub publication: String,
     /// See [`crate::SourceConfig::keep_special_numerics`].
     pub keep_special_numerics: bool,
     /// The stream carries binary tuples.
