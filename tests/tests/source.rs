@@ -88,6 +88,14 @@ fn ids(recs: &[Value]) -> Vec<i64> {
         .collect()
 }
 
+/// The records' rows have these ids, in order, and each exactly these fields.
+fn assert_rows(recs: &[Value], want_ids: &[i64], fields: &[&str]) {
+    assert_eq!(ids(recs), want_ids);
+    for r in recs {
+        assert_eq!(reader::after_fields(r), fields, "{r}");
+    }
+}
+
 /// A 200 kB value PostgreSQL cannot compress, stored out of line (TOAST).
 const BIG: &str = "(SELECT string_agg(md5(i::text), '') FROM generate_series(1, 6250) i)";
 
@@ -517,11 +525,7 @@ fn generated_columns_are_left_out_of_snapshot_and_stream_alike() {
          INSERT INTO g (id, a) VALUES (1, 10)");
     let mut s = e.start(&["public.g"], "");
     e.pg.psql("INSERT INTO g (id, a) VALUES (2, 20)");
-    let recs = e.read("shop.public.g", 2);
-    assert_eq!(ids(&recs), vec![1, 2]);
-    for r in &recs {
-        assert_eq!(reader::after_fields(r), ["a", "id"], "{r}");
-    }
+    assert_rows(&e.read("shop.public.g", 2), &[1, 2], &["a", "id"]);
     s.terminate();
 }
 
@@ -536,12 +540,8 @@ fn a_publications_column_list_and_row_filter_shape_the_snapshot_too() {
     );
     let mut s = e.start(&["public.p"], "");
     e.pg.psql("INSERT INTO p VALUES (0, 0, 'hidden'), (7, 70, 'hidden')");
-    let recs = e.read("shop.public.p", 4);
     // Snapshot rows 4, 5, 6, then streamed 7 (rows 1-3 and 0 fail the filter).
-    assert_eq!(ids(&recs), vec![4, 5, 6, 7]);
-    for r in &recs {
-        assert_eq!(reader::after_fields(r), ["a", "id"], "{r}");
-    }
+    assert_rows(&e.read("shop.public.p", 4), &[4, 5, 6, 7], &["a", "id"]);
     s.terminate();
 }
 
@@ -564,10 +564,7 @@ fn a_captured_ddl_shape_keeps_only_the_publications_columns() {
             .then_some(())
     });
     e.pg.psql("INSERT INTO p VALUES (2, 20, 'hidden', 5)");
-    let recs = e.read("shop.public.p", 2);
-    for r in &recs {
-        assert_eq!(reader::after_fields(r), ["a", "id"], "{r}");
-    }
+    assert_rows(&e.read("shop.public.p", 2), &[1, 2], &["a", "id"]);
     for v in e.setup.subject_versions("shop.public.p-value") {
         let (_, body) = sluice_tests::sluice::http_get(
             e.setup.registry_port,

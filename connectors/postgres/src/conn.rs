@@ -619,6 +619,17 @@ mod tests {
         }
     }
 
+    /// A COPY started on a connection whose server answers CopyOutResponse, then sends
+    /// `messages`.
+    async fn copy_over(messages: &[Vec<u8>]) -> ReplicationConn {
+        let server = [&[msg(b'H', &[1, 0, 0])], messages].concat().concat();
+        let mut conn = conn_over(&server);
+        conn.copy_out_start("COPY t TO STDOUT", "test copy")
+            .await
+            .unwrap();
+        conn
+    }
+
     fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
         let mut m = vec![tag];
         m.extend(((body.len() + 4) as u32).to_be_bytes());
@@ -637,18 +648,16 @@ mod tests {
 
     #[tokio::test]
     async fn copy_out_hands_over_every_payload_in_order_then_ends() {
-        let mut server = msg(b'H', &[1, 0, 0]);
-        server.extend(msg(b'd', b"row one"));
-        server.extend(msg(b'N', b"SWARNING\0Mnote\0\0"));
-        server.extend(msg(b'd', b""));
-        server.extend(msg(b'd', &vec![7u8; 300_000])); // longer than one read
-        server.extend(msg(b'c', b""));
-        server.extend(msg(b'C', b"COPY 3\0"));
-        server.extend(msg(b'Z', b"T"));
-        let mut conn = conn_over(&server);
-        conn.copy_out_start("COPY t TO STDOUT", "test copy")
-            .await
-            .unwrap();
+        let mut conn = copy_over(&[
+            msg(b'd', b"row one"),
+            msg(b'N', b"SWARNING\0Mnote\0\0"),
+            msg(b'd', b""),
+            msg(b'd', &vec![7u8; 300_000]), // longer than one read
+            msg(b'c', b""),
+            msg(b'C', b"COPY 3\0"),
+            msg(b'Z', b"T"),
+        ])
+        .await;
         let got = read_all(&mut conn).await.unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(got[0], b"row one");
@@ -658,14 +667,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_during_copy_names_the_copy_and_bad_framing_is_an_error() {
-        let mut server = msg(b'H', &[1, 0, 0]);
-        server.extend(msg(b'd', b"row"));
-        server.extend(msg(b'E', b"SERROR\0C57014\0Mcanceling statement\0\0"));
-        server.extend(msg(b'Z', b"I"));
-        let mut conn = conn_over(&server);
-        conn.copy_out_start("COPY t TO STDOUT", "test copy")
-            .await
-            .unwrap();
+        let mut conn = copy_over(&[
+            msg(b'd', b"row"),
+            msg(b'E', b"SERROR\0C57014\0Mcanceling statement\0\0"),
+            msg(b'Z', b"I"),
+        ])
+        .await;
         match read_all(&mut conn).await {
             Err(PgError::Server { context, error }) => {
                 assert_eq!(context, "test copy");
@@ -675,10 +682,7 @@ mod tests {
         }
         // A length below 4, and a connection that ends inside a message.
         for server in [vec![b'd', 0, 0, 0, 3], msg(b'd', b"cut")[..6].to_vec()] {
-            let mut conn = conn_over(&[msg(b'H', &[1, 0, 0]), server].concat());
-            conn.copy_out_start("COPY t TO STDOUT", "test copy")
-                .await
-                .unwrap();
+            let mut conn = copy_over(&[server]).await;
             drop(conn.stream.shutdown().await);
             assert!(read_all(&mut conn).await.is_err());
         }
